@@ -1,0 +1,79 @@
+"""SessionDB: durable, fast and safe session state for AI agents and web apps.
+
+    >>> import sessiondb
+    >>> store = sessiondb.open_store("memory://")
+    >>> s = store.create("shop", "alice", state={"cart": []})
+    >>> store.append("shop", "alice", s.id, [{"role": "user", "content": "hi"}],
+    ...              state_delta={"cart": ["tea"]})
+    1
+    >>> store.get("shop", "alice", s.id).state["cart"]
+    ['tea']
+"""
+
+from __future__ import annotations
+
+from ._async_store import AsyncSessionStore
+from ._core.limits import Limits
+from .backends import default_url, open_async_backend, open_backend
+from .clock import Clock, FrozenClock, SystemClock
+from .errors import (
+    AuthError,
+    BackendError,
+    BackendUnavailableError,
+    ConfigurationError,
+    ConflictError,
+    ExpiredError,
+    InvalidInputError,
+    LimitExceededError,
+    NotFoundError,
+    SessionDBError,
+)
+from .models import Event, Page, Session
+from .store import SessionStore
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncSessionStore",
+    "AuthError",
+    "BackendError",
+    "BackendUnavailableError",
+    "Clock",
+    "ConfigurationError",
+    "ConflictError",
+    "Event",
+    "ExpiredError",
+    "FrozenClock",
+    "InvalidInputError",
+    "LimitExceededError",
+    "Limits",
+    "NotFoundError",
+    "Page",
+    "Session",
+    "SessionDBError",
+    "SessionStore",
+    "SystemClock",
+    "default_url",
+    "open_async_store",
+    "open_store",
+]
+
+
+def open_store(
+    url: str | None = None, *, clock: Clock | None = None, limits: Limits | None = None
+) -> SessionStore:
+    """Open a sync store: ``memory://`` or ``sqlite:///path.db``.
+
+    With no URL: ``$SESSIONDB_URL``, else a SQLite file at
+    ``$XDG_DATA_HOME/sessiondb/sessions.db`` (``~/.local/share/…``).
+    """
+    url = url or default_url()
+    return SessionStore(open_backend(url), clock=clock, limits=limits, url=url)
+
+
+def open_async_store(
+    url: str | None = None, *, clock: Clock | None = None, limits: Limits | None = None
+) -> AsyncSessionStore:
+    """Open an async store; the same URLs and defaults as :func:`open_store`."""
+    url = url or default_url()
+    return AsyncSessionStore(open_async_backend(url), clock=clock, limits=limits, url=url)

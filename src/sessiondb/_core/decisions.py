@@ -1,0 +1,119 @@
+"""What a backend must do with what it found, decided once for every backend.
+
+A backend reads a session's :class:`Head` inside its transaction, asks these
+functions what to do, and writes what they say.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ConflictError, InvalidInputError, NotFoundError
+from .events import EventRow
+from .expiry import check_live, expires_at
+from .jsonvalue import encode
+from .requests import AppendRequest, ForkRequest, GetRequest, Key
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The part of a session's record every decision needs."""
+
+    version: int
+    expires_at: float | None
+    idle_ttl: float | None
+    deadline: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AppendPlan:
+    """What to write for an append: the new rows and the new head values."""
+
+    rows: list[EventRow]
+    version: int
+    expires_at: float | None
+
+
+def not_found(key: Key) -> NotFoundError:
+    return NotFoundError(
+        f"no session {key.session_id!r} for user {key.user_id!r} in app {key.app!r}"
+    )
+
+
+def check_readable(head: Head | None, key: Key, now: float) -> Head:
+    """The head of a session that exists and has not expired, else raise."""
+    if head is None:
+        raise not_found(key)
+    check_live(head.expires_at, now, key.session_id)
+    return head
+
+
+def plan_append(
+    request: AppendRequest, head: Head | None, prior: tuple[int, str] | None
+) -> int | AppendPlan:
+    """Decide an append.
+
+    ``prior`` is what an earlier append with the same idempotency key stored:
+    ``(version, fingerprint)``. Returns that version for a true retry (nothing
+    is to be written), else the plan. Raises ``NotFoundError``,
+    ``ExpiredError`` or ``ConflictError``.
+    """
+    if head is None:
+        raise not_found(request.key)
+    if prior is not None:
+        version, fingerprint = prior
+        if fingerprint != request.fingerprint:
+            raise ConflictError(
+                f"idempotency key {request.idempotency_key!r} was already used for a "
+                "different request"
+            )
+        return version
+    check_live(head.expires_at, request.now, request.key.session_id)
+    expected = request.expected_version
+    if expected is not None and expected != head.version:
+        raise ConflictError(
+            f"session {request.key.session_id!r} is at version {head.version}, "
+            f"not the expected {expected}",
+            expected=expected,
+            actual=head.version,
+        )
+    now = request.now
+    drafts = request.events
+    last = len(drafts) - 1
+    last_json = encode(request.last_delta, "state_delta") if request.last_delta else None
+    rows = [
+        d.row(head.version + i + 1, now,
+              last_json if i == last else (
+                  encode(d.delta.persisted, "state_delta") if d.delta.persisted else None))
+        for i, d in enumerate(drafts)
+    ]
+    return AppendPlan(rows, head.version + len(drafts),
+                      expires_at(now, head.idle_ttl, head.deadline))
+
+
+def check_fork(request: ForkRequest, head: Head | None) -> Head:
+    """The source head of a valid fork, else raise."""
+    head = check_readable(head, request.key, request.now)
+    if request.at_seq > head.version:
+        raise InvalidInputError(
+            f"at_seq {request.at_seq} is past the session's version {head.version}",
+            field="at_seq",
+        )
+    return head
+
+
+def fork_expires_at(head: Head, now: float) -> float | None:
+    """A fork keeps its source's idle TTL and absolute deadline: forking
+    never extends how long a conversation may live."""
+    return expires_at(now, head.idle_ttl, head.deadline)
+
+
+def seq_range(request: GetRequest, version: int) -> tuple[int, int]:
+    """The inclusive ``(first, last)`` seqs of a read window; empty when
+    ``first > last``. Forward windows start after ``after_seq``; others end
+    just before ``before_seq`` (or at the newest event)."""
+    last = version if request.before_seq is None else min(version, request.before_seq - 1)
+    if request.forward:
+        first = request.after_seq + 1  # type: ignore[operator]
+        return first, min(last, first + request.limit - 1)
+    return max(1, last - request.limit + 1), last

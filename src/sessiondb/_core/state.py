@@ -1,0 +1,154 @@
+"""State scopes and deltas.
+
+A state delta sets or deletes top-level keys; ``None`` deletes (as in JSON
+Merge Patch, RFC 7396, but only at the top level: nested objects are replaced
+whole). The key's prefix picks its scope:
+
+- ``app:``  shared by every session of the app;
+- ``user:`` shared by every session of the user;
+- ``temp:`` never persisted (dropped before anything is written);
+- anything else belongs to the session.
+
+App and user keys are stored without their prefix and shown with it in the
+merged view a reader gets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InvalidInputError
+from .jsonvalue import decode, encode
+from .limits import Limits, check_limit
+
+APP_PREFIX = "app:"
+USER_PREFIX = "user:"
+TEMP_PREFIX = "temp:"
+
+#: Encoded values of one scope: key -> JSON text, or ``None`` to delete.
+Changes = dict[str, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class ScopedDelta:
+    """A validated delta split by scope, values already JSON-encoded."""
+
+    session: Changes
+    user: Changes
+    app: Changes
+    persisted: dict[str, Any]
+    """The delta as recorded on its event: every key but ``temp:`` ones."""
+
+    def __bool__(self) -> bool:
+        return bool(self.persisted)
+
+
+EMPTY_DELTA = ScopedDelta({}, {}, {}, {})
+
+
+def split_delta(
+    delta: Mapping[str, Any] | None, limits: Limits, field: str = "state_delta"
+) -> ScopedDelta:
+    """Validate ``delta`` and split it by scope; raises naming ``field``."""
+    if delta is None:
+        return EMPTY_DELTA
+    if not isinstance(delta, Mapping):
+        raise InvalidInputError(
+            f"{field} must be a mapping of state keys to JSON values", field=field
+        )
+    check_limit(f"{field} key count", len(delta), limits.max_state_keys_per_delta, "keys")
+    session: Changes = {}
+    user: Changes = {}
+    app: Changes = {}
+    persisted: dict[str, Any] = {}
+    total = 0
+    for key, value in delta.items():
+        target, name = _scope(key, limits, field)
+        if target is None:
+            continue
+        if value is None:
+            encoded = None
+        else:
+            encoded = encode(value, f"{field}[{key!r}]")
+            size = len(encoded.encode())
+            check_limit(f"{field}[{key!r}]", size, limits.max_state_value_bytes, "bytes")
+            total += size
+        (session if target == "session" else user if target == "user" else app)[name] = encoded
+        persisted[key] = value
+    check_limit(field, total, limits.max_delta_bytes, "bytes")
+    return ScopedDelta(session, user, app, persisted)
+
+
+def _scope(key: object, limits: Limits, field: str) -> tuple[str | None, str]:
+    if not isinstance(key, str) or not key:
+        raise InvalidInputError(f"{field} keys must be non-empty strings", field=field)
+    check_limit(f"{field} key", len(key), limits.max_state_key_length, "characters")
+    for prefix, target in ((APP_PREFIX, "app"), (USER_PREFIX, "user"), (TEMP_PREFIX, None)):
+        if key.startswith(prefix):
+            name = key[len(prefix) :]
+            if not name:
+                raise InvalidInputError(
+                    f"{field} key {key!r} has a scope prefix but no name", field=field
+                )
+            return target, name
+    return "session", key
+
+
+#: Scope numbers of stored state rows ``(scope, key, json)``.
+SESSION_SCOPE, USER_SCOPE, APP_SCOPE = 0, 1, 2
+_VIEW_PREFIX = ("", USER_PREFIX, APP_PREFIX)
+
+
+def merged_view(rows: Iterable[tuple[int, str, str]]) -> dict[str, Any]:
+    """The state a reader sees, from stored ``(scope, key, json)`` rows.
+
+    Scoped keys never collide: session keys cannot carry the ``app:`` or
+    ``user:`` prefix, since those route a key to the shared scopes.
+    """
+    return {_VIEW_PREFIX[scope] + k: decode(v) for scope, k, v in rows}
+
+
+def apply_changes(stored: dict[str, str], changes: Changes) -> None:
+    """Apply encoded ``changes`` to one scope's stored ``key -> json`` mapping."""
+    for key, value in changes.items():
+        if value is None:
+            stored.pop(key, None)
+        else:
+            stored[key] = value
+
+
+def replay(base: Mapping[str, str], deltas: Iterable[Mapping[str, Any] | None]) -> dict[str, str]:
+    """The session scope's state after applying recorded ``deltas`` to ``base``.
+
+    ``base`` and the result map keys to JSON text; ``deltas`` are events'
+    persisted deltas in ``seq`` order (app and user keys are skipped: they are
+    shared, not part of one session's history).
+    """
+    state = dict(base)
+    for delta in deltas:
+        if not delta:
+            continue
+        for key, value in delta.items():
+            if key.startswith((APP_PREFIX, USER_PREFIX, TEMP_PREFIX)):
+                continue
+            if value is None:
+                state.pop(key, None)
+            else:
+                state[key] = encode(value, "state_delta")
+    return state
+
+
+def combine(deltas: Iterable[ScopedDelta]) -> ScopedDelta:
+    """One delta with the effect of ``deltas`` applied in order."""
+    session: Changes = {}
+    user: Changes = {}
+    app: Changes = {}
+    persisted: dict[str, Any] = {}
+    for delta in deltas:
+        session.update(delta.session)
+        user.update(delta.user)
+        app.update(delta.app)
+        persisted.update(delta.persisted)
+    return ScopedDelta(session, user, app, persisted)

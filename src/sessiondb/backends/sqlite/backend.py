@@ -1,0 +1,347 @@
+"""The SQLite backend (``sqlite:///path``): the embedded default.
+
+Each operation is one transaction. An append is: read the session's head,
+decide (:mod:`sessiondb._core.decisions`), insert the new events, upsert the
+changed state keys, update the head — never a rewrite of earlier events or
+unchanged keys, so its cost does not grow with history.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+
+from ..._core import decisions
+from ..._core.events import event_from_row
+from ..._core.expiry import expires_at
+from ..._core.jsonvalue import decode, encode, join_object, split_object
+from ..._core.records import Record, ScopeState, SessionBundle, read_records, scope_record
+from ..._core.requests import (
+    AppendRequest,
+    CreateRequest,
+    EventsRequest,
+    ForkRequest,
+    GetRequest,
+    Key,
+    ListRequest,
+    encode_metadata,
+)
+from ..._core.state import Changes, merged_view, replay
+from ...errors import ConflictError
+from ...models import Event, Session
+from .connection import Database, SQLiteOptions
+from .schema import migrate
+
+_SESSION = (
+    "SELECT id, version, expires_at, idle_ttl, deadline, metadata, created_at, updated_at "
+    "FROM sessions WHERE app = ? AND user_id = ? AND session_id = ?"
+)
+_EVENT_COLUMNS = "seq, id, role, kind, content, content_is_json, data, state_delta, created_at"
+_STATE = (
+    "SELECT 0, key, value FROM session_state WHERE sid = ? "
+    "UNION ALL SELECT 1, key, value FROM user_state WHERE app = ? AND user_id = ? "
+    "UNION ALL SELECT 2, key, value FROM app_state WHERE app = ?"
+)
+_INSERT_EVENT = f"INSERT INTO events (sid, {_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_DELETE_SESSIONS = [
+    f"DELETE FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))"
+    for table, column in (
+        ("events", "sid"), ("session_state", "sid"), ("idempotency", "sid"), ("sessions", "id")
+    )
+]
+# (upsert, delete) statements per shared scope; parameters lead with the scope's address.
+_SCOPES = {
+    "session": (
+        "INSERT INTO session_state (sid, key, value) VALUES (?, ?, ?) "
+        "ON CONFLICT (sid, key) DO UPDATE SET value = excluded.value",
+        "DELETE FROM session_state WHERE sid = ? AND key = ?",
+    ),
+    "user": (
+        "INSERT INTO user_state (app, user_id, key, value) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (app, user_id, key) DO UPDATE SET value = excluded.value",
+        "DELETE FROM user_state WHERE app = ? AND user_id = ? AND key = ?",
+    ),
+    "app": (
+        "INSERT INTO app_state (app, key, value) VALUES (?, ?, ?) "
+        "ON CONFLICT (app, key) DO UPDATE SET value = excluded.value",
+        "DELETE FROM app_state WHERE app = ? AND key = ?",
+    ),
+}
+
+
+def _head(row: tuple | None) -> decisions.Head | None:
+    return None if row is None else decisions.Head(row[1], row[2], row[3], row[4])
+
+
+class SQLiteBackend:
+    def __init__(self, options: SQLiteOptions) -> None:
+        self.options = options
+        self._db = Database(options)
+        self._db.run(migrate)
+
+    # -- helpers --------------------------------------------------------
+    @staticmethod
+    def _write_changes(conn: sqlite3.Connection, scope: str, address: tuple,
+                       changes: Changes) -> None:
+        if not changes:
+            return
+        upsert, delete = _SCOPES[scope]
+        sets = [(*address, k, v) for k, v in changes.items() if v is not None]
+        if sets:
+            conn.executemany(upsert, sets)
+        if len(sets) < len(changes):
+            conn.executemany(delete, [(*address, k) for k, v in changes.items() if v is None])
+
+    @staticmethod
+    def _session(conn: sqlite3.Connection, app: str, user_id: str, session_id: str,
+                 row: tuple, events: tuple[Event, ...] = ()) -> Session:
+        sid, version, expires, _, _, metadata, created, updated = row
+        state = merged_view(conn.execute(_STATE, (sid, app, user_id, app)))
+        return Session(app, user_id, session_id, state, version, events, decode(metadata),
+                       created, updated, expires)
+
+    # -- protocol -------------------------------------------------------
+    def create(self, request: CreateRequest) -> Session:
+        k, s = request.key, request.state
+        base = join_object(s.session)  # type: ignore[arg-type]
+        with self._db.transaction(write=True) as conn:
+            try:
+                sid = conn.execute(
+                    "INSERT INTO sessions (app, user_id, session_id, version, created_at, "
+                    "updated_at, expires_at, idle_ttl, deadline, metadata, base_state) "
+                    "VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
+                    (k.app, k.user_id, k.session_id, request.now, request.now,
+                     request.expires_at, request.idle_ttl, request.deadline,
+                     encode_metadata(request.metadata), base),
+                ).lastrowid
+            except sqlite3.IntegrityError:
+                raise ConflictError(f"session {k.session_id!r} already exists") from None
+            self._write_changes(conn, "session", (sid,), s.session)
+            self._write_changes(conn, "user", (k.app, k.user_id), s.user)
+            self._write_changes(conn, "app", (k.app,), s.app)
+            row = conn.execute(_SESSION, (k.app, k.user_id, k.session_id)).fetchone()
+            return self._session(conn, k.app, k.user_id, k.session_id, row)
+
+    def get(self, request: GetRequest) -> Session:
+        k = request.key
+        with self._db.transaction(write=False) as conn:
+            row = conn.execute(_SESSION, (k.app, k.user_id, k.session_id)).fetchone()
+            head = decisions.check_readable(_head(row), k, request.now)
+            first, last = decisions.seq_range(request, head.version)
+            events: tuple[Event, ...] = ()
+            if first <= last:
+                events = tuple(map(event_from_row, conn.execute(
+                    f"SELECT {_EVENT_COLUMNS} FROM events WHERE sid = ? AND seq BETWEEN ? AND ? "
+                    "ORDER BY seq", (row[0], first, last))))
+            return self._session(conn, k.app, k.user_id, k.session_id, row, events)
+
+    def append(self, request: AppendRequest) -> int:
+        k = request.key
+        with self._db.transaction(write=True) as conn:
+            row = conn.execute(_SESSION, (k.app, k.user_id, k.session_id)).fetchone()
+            prior = None
+            if row is not None and request.idempotency_key is not None:
+                prior = conn.execute(
+                    "SELECT version, fingerprint FROM idempotency WHERE sid = ? AND key = ?",
+                    (row[0], request.idempotency_key),
+                ).fetchone()
+            plan = decisions.plan_append(request, _head(row), prior)
+            if isinstance(plan, int):
+                return plan
+            sid = row[0]
+            conn.executemany(_INSERT_EVENT, [(sid, *r) for r in plan.rows])
+            delta = request.delta
+            self._write_changes(conn, "session", (sid,), delta.session)
+            self._write_changes(conn, "user", (k.app, k.user_id), delta.user)
+            self._write_changes(conn, "app", (k.app,), delta.app)
+            conn.execute(
+                "UPDATE sessions SET version = ?, updated_at = ?, expires_at = ? WHERE id = ?",
+                (plan.version, request.now, plan.expires_at, sid),
+            )
+            if request.idempotency_key is not None:
+                conn.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?)",
+                             (sid, request.idempotency_key, plan.version, request.fingerprint))
+            return plan.version
+
+    def events(self, request: EventsRequest) -> list[Event]:
+        k = request.key
+        with self._db.transaction(write=False) as conn:
+            row = conn.execute(_SESSION, (k.app, k.user_id, k.session_id)).fetchone()
+            decisions.check_readable(_head(row), k, request.now)
+            return list(map(event_from_row, conn.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE sid = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?", (row[0], request.after_seq, request.limit + 1))))
+
+    def sessions(self, request: ListRequest) -> list[Session]:
+        where = ["app = ?", "(expires_at IS NULL OR expires_at > ?)"]
+        params: list[object] = [request.app, request.now]
+        if request.user_id is not None:
+            where.append("user_id = ?")
+            params.append(request.user_id)
+        if request.updated_after is not None:
+            where.append("updated_at > ?")
+            params.append(request.updated_after)
+        if request.after is not None:
+            where.append("(updated_at, user_id, session_id) > (?, ?, ?)")
+            params.extend(request.after)
+        for name, value in request.metadata.items():
+            where.append("json_extract(metadata, ?) = ?")
+            params.extend((f'$."{name}"', value))
+        params.append(request.limit + 1)
+        with self._db.transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT id, version, expires_at, idle_ttl, deadline, metadata, created_at, "
+                f"updated_at, user_id, session_id FROM sessions WHERE {' AND '.join(where)} "
+                "ORDER BY updated_at, user_id, session_id LIMIT ?", params).fetchall()
+            return [self._session(conn, request.app, r[8], r[9], r[:8]) for r in rows]
+
+    def fork(self, request: ForkRequest) -> Session:
+        k = request.key
+        with self._db.transaction(write=True) as conn:
+            row = conn.execute(_SESSION, (k.app, k.user_id, k.session_id)).fetchone()
+            head = decisions.check_fork(request, _head(row))
+            (base_json,) = conn.execute(
+                "SELECT base_state FROM sessions WHERE id = ?", (row[0],)).fetchone()
+            base = split_object(base_json)
+            deltas = conn.execute(
+                "SELECT state_delta FROM events WHERE sid = ? AND seq <= ? "
+                "AND state_delta IS NOT NULL ORDER BY seq", (row[0], request.at_seq))
+            state = replay(base, (decode(d) for (d,) in deltas))
+            try:
+                sid = conn.execute(
+                    "INSERT INTO sessions (app, user_id, session_id, version, created_at, "
+                    "updated_at, expires_at, idle_ttl, deadline, metadata, base_state) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (k.app, k.user_id, request.new_session_id, request.at_seq, request.now,
+                     request.now, decisions.fork_expires_at(head, request.now), head.idle_ttl,
+                     head.deadline, row[5], base_json),
+                ).lastrowid
+            except sqlite3.IntegrityError:
+                raise ConflictError(
+                    f"session {request.new_session_id!r} already exists") from None
+            conn.execute(
+                f"INSERT INTO events (sid, {_EVENT_COLUMNS}) SELECT ?, {_EVENT_COLUMNS} "
+                "FROM events WHERE sid = ? AND seq <= ? ORDER BY seq",
+                (sid, row[0], request.at_seq))
+            self._write_changes(conn, "session", (sid,), state)  # type: ignore[arg-type]
+            new = conn.execute(_SESSION, (k.app, k.user_id, request.new_session_id)).fetchone()
+            return self._session(conn, k.app, k.user_id, request.new_session_id, new)
+
+    def _delete_where(self, conn: sqlite3.Connection, where: str, params: tuple) -> int:
+        ids = [i for (i,) in conn.execute(f"SELECT id FROM sessions WHERE {where}", params)]
+        if ids:
+            doomed = encode(ids, "ids")
+            for statement in _DELETE_SESSIONS:
+                conn.execute(statement, (doomed,))
+        return len(ids)
+
+    def delete(self, key: Key) -> bool:
+        with self._db.transaction(write=True) as conn:
+            return bool(self._delete_where(
+                conn, "app = ? AND user_id = ? AND session_id = ?",
+                (key.app, key.user_id, key.session_id)))
+
+    def delete_user(self, app: str, user_id: str) -> int:
+        with self._db.transaction(write=True) as conn:
+            count = self._delete_where(conn, "app = ? AND user_id = ?", (app, user_id))
+            conn.execute("DELETE FROM user_state WHERE app = ? AND user_id = ?", (app, user_id))
+            return count
+
+    def touch(self, key: Key, now: float) -> float | None:
+        with self._db.transaction(write=True) as conn:
+            row = conn.execute(_SESSION, (key.app, key.user_id, key.session_id)).fetchone()
+            head = decisions.check_readable(_head(row), key, now)
+            expires = expires_at(now, head.idle_ttl, head.deadline)
+            conn.execute("UPDATE sessions SET expires_at = ? WHERE id = ?", (expires, row[0]))
+            return expires
+
+    def purge_expired(self, now: float, limit: int) -> int:
+        with self._db.transaction(write=True) as conn:
+            return self._delete_where(
+                conn, "id IN (SELECT id FROM sessions WHERE expires_at <= ? LIMIT ?)",
+                (now, limit))
+
+    # -- export and import ---------------------------------------------
+    def dump(self, app: str | None) -> Iterator[Record]:
+        scope_filter = "" if app is None else " WHERE app = ?"
+        params = () if app is None else (app,)
+        with self._db.transaction(write=False) as conn:
+            scopes = [ScopeState(a, None, {}) for (a,) in conn.execute(
+                f"SELECT DISTINCT app FROM app_state{scope_filter} ORDER BY app", params)]
+            scopes += [ScopeState(a, u, {}) for a, u in conn.execute(
+                f"SELECT DISTINCT app, user_id FROM user_state{scope_filter} "
+                "ORDER BY app, user_id", params)]
+            for scope in scopes:
+                if scope.user_id is None:
+                    found = conn.execute("SELECT key, value FROM app_state WHERE app = ?",
+                                         (scope.app,))
+                else:
+                    found = conn.execute(
+                        "SELECT key, value FROM user_state WHERE app = ? AND user_id = ?",
+                        (scope.app, scope.user_id))
+                scope.state.update(found)
+        yield from map(scope_record, scopes)
+        last = 0
+        while True:
+            with self._db.transaction(write=False) as conn:
+                ids = conn.execute(
+                    "SELECT id FROM sessions WHERE id > ?"
+                    + ("" if app is None else " AND app = ?") + " ORDER BY id LIMIT 100",
+                    (last, *params)).fetchall()
+            if not ids:
+                return
+            for (sid,) in ids:
+                bundle = self._bundle(sid)
+                if bundle is not None:
+                    yield from bundle.records()
+            last = ids[-1][0]
+
+    def _bundle(self, sid: int) -> SessionBundle | None:
+        with self._db.transaction(write=False) as conn:
+            row = conn.execute(
+                "SELECT app, user_id, session_id, version, created_at, updated_at, expires_at, "
+                "idle_ttl, deadline, metadata, base_state FROM sessions WHERE id = ?",
+                (sid,)).fetchone()
+            if row is None:
+                return None
+            base = split_object(row[10])
+            bundle = SessionBundle(*row[:9], decode(row[9]), base, dict(conn.execute(
+                "SELECT key, value FROM session_state WHERE sid = ?", (sid,))))
+            bundle.events = conn.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE sid = ? ORDER BY seq",
+                (sid,)).fetchall()
+            bundle.idempotency = {
+                key: (v, f) for key, v, f in conn.execute(
+                    "SELECT key, version, fingerprint FROM idempotency WHERE sid = ?", (sid,))}
+            return bundle
+
+    def restore(self, records: Iterable[Record]) -> int:
+        count = 0
+        for item in read_records(records):
+            with self._db.transaction(write=True) as conn:
+                if isinstance(item, ScopeState):
+                    if item.user_id is None:
+                        self._write_changes(conn, "app", (item.app,), item.state)  # type: ignore[arg-type]
+                    else:
+                        self._write_changes(conn, "user", (item.app, item.user_id), item.state)  # type: ignore[arg-type]
+                    continue
+                base = join_object(item.base_state)
+                try:
+                    sid = conn.execute(
+                        "INSERT INTO sessions (app, user_id, session_id, version, created_at, "
+                        "updated_at, expires_at, idle_ttl, deadline, metadata, base_state) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (item.app, item.user_id, item.id, item.version, item.created_at,
+                         item.updated_at, item.expires_at, item.idle_ttl, item.deadline,
+                         encode_metadata(item.metadata), base)).lastrowid
+                except sqlite3.IntegrityError:
+                    raise ConflictError(f"session {item.id!r} already exists") from None
+                conn.executemany(_INSERT_EVENT, [(sid, *r) for r in item.events])
+                self._write_changes(conn, "session", (sid,), item.state)  # type: ignore[arg-type]
+                conn.executemany("INSERT INTO idempotency VALUES (?, ?, ?, ?)",
+                                 [(sid, k, v, f) for k, (v, f) in item.idempotency.items()])
+                count += 1
+        return count
+
+    def close(self) -> None:
+        self._db.close()

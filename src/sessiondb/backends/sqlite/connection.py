@@ -1,0 +1,135 @@
+"""Opening SQLite files and running transactions on them safely.
+
+One connection per store, guarded by a lock: SQLite serialises writers
+anyway, and a single connection keeps its statement cache warm. Writers take
+the write lock up front (``BEGIN IMMEDIATE``) so two writers never deadlock
+upgrading a read lock; other processes wait on the busy timeout instead of
+seeing "database is locked".
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import parse_qsl, urlsplit
+
+from ...errors import BackendError, BackendUnavailableError, ConfigurationError
+
+T = TypeVar("T")
+SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL"}
+
+
+@dataclass(frozen=True, slots=True)
+class SQLiteOptions:
+    path: str
+    synchronous: str = "normal"
+    busy_timeout: float = 30.0
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteOptions:
+        """``sqlite:///relative.db``, ``sqlite:////abs/path.db`` or
+        ``sqlite:///:memory:``, with ``?synchronous=normal|full`` and
+        ``busy_timeout=<seconds>``."""
+        parts = urlsplit(url)
+        if parts.scheme != "sqlite" or parts.netloc:
+            raise ConfigurationError(
+                f"not a SQLite URL: {url!r} (expected sqlite:///path/to/file.db)"
+            )
+        path = parts.path[1:] if parts.path.startswith("/") else parts.path
+        if not path:
+            raise ConfigurationError(f"the SQLite URL {url!r} names no file")
+        options: dict[str, str] = dict(parse_qsl(parts.query, keep_blank_values=True))
+        unknown = set(options) - {"synchronous", "busy_timeout"}
+        if unknown:
+            raise ConfigurationError(
+                f"unknown SQLite option(s) {sorted(unknown)}; known: synchronous, busy_timeout"
+            )
+        sync = options.get("synchronous", "normal").lower()
+        if sync not in SYNCHRONOUS:
+            raise ConfigurationError(f"synchronous must be normal or full, not {sync!r}")
+        try:
+            timeout = float(options.get("busy_timeout", "30"))
+        except ValueError:
+            timeout = -1.0
+        if not timeout >= 0:
+            raise ConfigurationError("busy_timeout must be a number of seconds >= 0")
+        return cls(path, sync, timeout)
+
+
+def connect(options: SQLiteOptions) -> sqlite3.Connection:
+    if options.path != ":memory:":
+        parent = os.path.dirname(os.path.abspath(options.path))
+        try:
+            os.makedirs(parent, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot create the directory {parent!r}: {exc}") from exc
+    with translated(options.path):
+        conn = sqlite3.connect(
+            options.path,
+            timeout=options.busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=256,
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={SYNCHRONOUS[options.synchronous]}")
+        conn.execute(f"PRAGMA busy_timeout={int(options.busy_timeout * 1000)}")
+    return conn
+
+
+@contextmanager
+def translated(path: str) -> Iterator[None]:
+    """Translate driver errors to the SessionDB error tree."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        text = str(exc).lower()
+        if "locked" in text or "busy" in text or "unable to open" in text:
+            raise BackendUnavailableError(f"SQLite database {path!r}: {exc}") from exc
+        raise BackendError(f"SQLite database {path!r}: {exc}") from exc
+    except sqlite3.Error as exc:
+        raise BackendError(f"SQLite database {path!r}: {exc}") from exc
+
+
+class Database:
+    """A connection with a lock and transaction helpers."""
+
+    def __init__(self, options: SQLiteOptions) -> None:
+        self.options = options
+        self._conn: sqlite3.Connection | None = connect(options)
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
+        """A transaction: ``BEGIN IMMEDIATE`` to write, a snapshot to read.
+        Commits on success, rolls back on any exception."""
+        with self._lock, translated(self.options.path):
+            conn = self._conn
+            if conn is None:
+                raise BackendError("the store is closed")
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``operation`` on the connection outside any transaction
+        (for schema migrations, which manage their own)."""
+        with self._lock, translated(self.options.path):
+            if self._conn is None:
+                raise BackendError("the store is closed")
+            return operation(self._conn)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

@@ -1,0 +1,95 @@
+"""The SQLite schema, as forward-only migrations.
+
+The database's ``PRAGMA user_version`` says how many migrations it has had.
+Opening a store applies the missing ones in one ``BEGIN IMMEDIATE``
+transaction, so two processes opening a new file at once cannot both
+migrate it. A file from a newer SessionDB is refused, never downgraded.
+Never edit a released migration: append a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ...errors import ConfigurationError
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: sessions, events, three state scopes, idempotency keys.
+    """
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY,
+        app TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        expires_at REAL,
+        idle_ttl REAL,
+        deadline REAL,
+        metadata TEXT NOT NULL,
+        base_state TEXT NOT NULL,
+        UNIQUE (app, user_id, session_id)
+    );
+    CREATE INDEX sessions_by_user ON sessions (app, user_id, updated_at, session_id);
+    CREATE INDEX sessions_by_app ON sessions (app, updated_at, user_id, session_id);
+    CREATE INDEX sessions_by_expiry ON sessions (expires_at) WHERE expires_at IS NOT NULL;
+    CREATE TABLE events (
+        sid INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        id TEXT NOT NULL,
+        role TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        content,
+        content_is_json INTEGER NOT NULL,
+        data TEXT,
+        state_delta TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX events_by_seq ON events (sid, seq);
+    CREATE TABLE session_state (
+        sid INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+        PRIMARY KEY (sid, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE user_state (
+        app TEXT NOT NULL, user_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+        PRIMARY KEY (app, user_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE app_state (
+        app TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+        PRIMARY KEY (app, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE idempotency (
+        sid INTEGER NOT NULL, key TEXT NOT NULL, version INTEGER NOT NULL,
+        fingerprint TEXT NOT NULL,
+        PRIMARY KEY (sid, key)
+    ) WITHOUT ROWID;
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, migrations: tuple[str, ...] = MIGRATIONS) -> int:
+    """Bring the database up to date; the number of migrations applied."""
+    (current,) = conn.execute("PRAGMA user_version").fetchone()
+    if current == len(migrations):
+        return 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        (current,) = conn.execute("PRAGMA user_version").fetchone()
+        if current > len(migrations):
+            raise ConfigurationError(
+                f"the database has schema version {current}, newer than this SessionDB "
+                f"knows ({len(migrations)}): upgrade sessiondb"
+            )
+        for number in range(current, len(migrations)):
+            for statement in migrations[number].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {len(migrations)}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(migrations) - current
