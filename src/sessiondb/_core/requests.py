@@ -104,7 +104,9 @@ class ForkRequest:
 
 
 def key(app: str, user_id: str, session_id: str) -> Key:
-    return Key(check_id(app, "app"), check_id(user_id, "user_id"), check_id(session_id, "session_id"))
+    return Key(
+        check_id(app, "app"), check_id(user_id, "user_id"), check_id(session_id, "session_id")
+    )
 
 
 def create(
