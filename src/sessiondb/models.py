@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 __all__ = ["EVENT_KINDS", "Event", "Page", "Session"]
 
@@ -14,14 +14,16 @@ EVENT_KINDS = frozenset({"message", "tool_call", "tool_result", "state", "custom
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     """One immutable entry of a session's event log.
 
     To append, give ``role`` and ``content`` (and optionally ``kind``, ``data``,
     ``id``, ``state_delta``); ``seq`` and ``created_at`` are assigned by the
     store. ``content`` is any JSON value (usually the message text); ``data``
     is an optional JSON object for structured extras such as tool arguments.
+
+    An immutable named tuple rather than a frozen dataclass: a read builds
+    many events, and a tuple is built several times faster.
     """
 
     role: str

@@ -130,8 +130,8 @@ class SessionStore:
         cursor: str | None = None,
     ) -> Page[Session]:
         """A page of live sessions of an app (or one user), without events,
-        least recently updated first. A session written while you page moves
-        to the end and shows up again; none is skipped."""
+        oldest first (by creation, so pages never shift while you read
+        them); ``updated_after`` keeps those written since a time."""
         request = requests.sessions(
             app, user_id, updated_after, metadata, limit, cursor, self.clock.now(), self.limits)
         return paging.sessions_page(self._backend.sessions(request), request)

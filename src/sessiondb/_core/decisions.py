@@ -15,7 +15,7 @@ from .jsonvalue import encode
 from .requests import AppendRequest, ForkRequest, GetRequest, Key
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Head:
     """The part of a session's record every decision needs."""
 
@@ -25,7 +25,7 @@ class Head:
     deadline: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AppendPlan:
     """What to write for an append: the new rows and the new head values."""
 
@@ -108,12 +108,20 @@ def fork_expires_at(head: Head, now: float) -> float | None:
     return expires_at(now, head.idle_ttl, head.deadline)
 
 
+def window_bounds(request: GetRequest, ceiling: int) -> tuple[int, int]:
+    """The inclusive seqs a read window lies between, before its size limit
+    is applied: after ``after_seq`` and before ``before_seq``, up to
+    ``ceiling`` (the version, or a backend's largest seq)."""
+    low = 1 if request.after_seq is None else request.after_seq + 1
+    high = ceiling if request.before_seq is None else min(ceiling, request.before_seq - 1)
+    return low, high
+
+
 def seq_range(request: GetRequest, version: int) -> tuple[int, int]:
     """The inclusive ``(first, last)`` seqs of a read window; empty when
-    ``first > last``. Forward windows start after ``after_seq``; others end
-    just before ``before_seq`` (or at the newest event)."""
-    last = version if request.before_seq is None else min(version, request.before_seq - 1)
+    ``first > last``. Forward windows are the first ``limit`` seqs of the
+    bounds; others the last ``limit`` (the newest events)."""
+    low, high = window_bounds(request, version)
     if request.forward:
-        first = request.after_seq + 1  # type: ignore[operator]
-        return first, min(last, first + request.limit - 1)
-    return max(1, last - request.limit + 1), last
+        return low, min(high, low + request.limit - 1)
+    return max(low, high - request.limit + 1), high

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidInputError
 from ..models import EVENT_KINDS, Event
-from .ids import check_id, new_id
+from .ids import check_id, new_event_id
 from .jsonvalue import decode, encode
 from .limits import Limits, check_limit
 from .state import ScopedDelta, split_delta
@@ -27,7 +28,7 @@ _EVENT_KEYS = frozenset({"role", "content", "kind", "data", "id", "state_delta"}
 EventRow = tuple[int, str, str, str, Any, int, str | None, str | None, float]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EventDraft:
     """A validated event waiting for its ``seq``."""
 
@@ -70,8 +71,8 @@ def _draft(item: Event | Mapping[str, Any], index: int, limits: Limits) -> Event
         role, content, kind, data = item.role, item.content, item.kind, item.data
         event_id, delta = item.id, item.state_delta
     elif isinstance(item, Mapping):
-        unknown = set(item) - _EVENT_KEYS
-        if unknown:
+        if not _EVENT_KEYS.issuperset(item):
+            unknown = set(item) - _EVENT_KEYS
             raise InvalidInputError(
                 f"{field} has unknown fields {sorted(map(str, unknown))}; allowed: "
                 f"{sorted(_EVENT_KEYS)}",
@@ -86,7 +87,7 @@ def _draft(item: Event | Mapping[str, Any], index: int, limits: Limits) -> Event
         raise InvalidInputError(
             f"{field} must be an Event or a dict, not {type(item).__name__}", field=field
         )
-    if not isinstance(role, str) or not ROLE_PATTERN.fullmatch(role):
+    if not isinstance(role, str) or not _good_role(role):
         raise InvalidInputError(
             f"{field}.role must be 1-64 letters, digits or _ . : -", field=f"{field}.role"
         )
@@ -95,9 +96,12 @@ def _draft(item: Event | Mapping[str, Any], index: int, limits: Limits) -> Event
             f"{field}.kind must be one of {sorted(EVENT_KINDS)}", field=f"{field}.kind"
         )
     id_given = bool(event_id)
-    event_id = check_id(event_id, f"{field}.id") if id_given else new_id()
+    event_id = check_id(event_id, f"{field}.id") if id_given else new_event_id()
     if isinstance(content, str):
-        size, content_is_json = len(content.encode()), 0
+        # A character is at most 4 bytes in UTF-8: encode only when it matters.
+        size = len(content) if len(content) * 4 <= limits.max_event_bytes else len(
+            content.encode())
+        content_is_json = 0
     else:
         size, content_is_json = len(encode(content, f"{field}.content").encode()), 1
     data_json = None
@@ -113,6 +117,11 @@ def _draft(item: Event | Mapping[str, Any], index: int, limits: Limits) -> Event
     )
 
 
+@lru_cache(maxsize=256)
+def _good_role(role: str) -> bool:
+    return ROLE_PATTERN.fullmatch(role) is not None
+
+
 def fingerprint(drafts: list[EventDraft], delta: ScopedDelta) -> str:
     """A digest of an append's request, to tell a true retry from a reuse of
     its idempotency key for something else. Generated event ids are left out:
@@ -125,9 +134,12 @@ def fingerprint(drafts: list[EventDraft], delta: ScopedDelta) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_new_event = tuple.__new__
+
+
 def event_from_row(row: EventRow) -> Event:
     seq, event_id, role, kind, content, content_is_json, data_json, delta_json, created = row
-    return Event(
+    return _new_event(Event, (  # type: ignore[call-overload]
         role,
         decode(content) if content_is_json else content,
         kind,
@@ -136,4 +148,4 @@ def event_from_row(row: EventRow) -> Event:
         seq,
         created,
         decode(delta_json) if delta_json is not None else None,
-    )
+    ))

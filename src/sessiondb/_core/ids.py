@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import secrets
+from functools import lru_cache
 
 from ..errors import InvalidInputError, LimitExceededError
 
@@ -13,8 +15,21 @@ MAX_ID_LENGTH = 128
 
 
 def new_id() -> str:
-    """A fresh random id: 128 bits from :mod:`secrets`, URL-safe."""
+    """A fresh random id: 128 bits from :mod:`secrets`, URL-safe. Session
+    ids are made with this: knowing one never helps to guess another."""
     return secrets.token_urlsafe(16)
+
+
+_process_prefix = secrets.token_urlsafe(9)
+_event_counter = itertools.count(1)
+
+
+def new_event_id() -> str:
+    """A unique event id: a random 72-bit prefix drawn once per process,
+    then a counter. Unique, but not secret (events are reached only through
+    their session), and ten times cheaper than a fresh random draw.
+    """
+    return f"{_process_prefix}{next(_event_counter):x}"
 
 
 def check_id(value: object, field: str) -> str:
@@ -30,10 +45,16 @@ def check_id(value: object, field: str) -> str:
             limit=MAX_ID_LENGTH,
             actual=len(value),
         )
-    if not ID_PATTERN.fullmatch(value):
+    if not _well_formed(value):
         raise InvalidInputError(
             f"{field} {value!r} must be 1-{MAX_ID_LENGTH} characters of letters, digits "
             "and _ . : @ + -",
             field=field,
         )
     return value
+
+
+@lru_cache(maxsize=4096)
+def _well_formed(value: str) -> bool:
+    """Cached: the same app, user and session ids come back on every call."""
+    return ID_PATTERN.fullmatch(value) is not None

@@ -25,4 +25,4 @@ def sessions_page(rows: Sequence[Session], request: ListRequest) -> Page[Session
     if len(rows) <= request.limit:
         return Page(items, None)
     last = items[-1]
-    return Page(items, encode_cursor("s", request.tag, [last.updated_at, last.user_id, last.id]))
+    return Page(items, encode_cursor("s", request.tag, [last.created_at, last.user_id, last.id]))

@@ -24,7 +24,7 @@ from .limits import Limits, check_limit
 from .state import ScopedDelta, combine, split_delta
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Key:
     """A session's address. Every backend operation is scoped by all three."""
 
@@ -33,7 +33,7 @@ class Key:
     session_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CreateRequest:
     key: Key
     state: ScopedDelta
@@ -44,7 +44,7 @@ class CreateRequest:
     now: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class GetRequest:
     key: Key
     now: float
@@ -59,7 +59,7 @@ class GetRequest:
         return self.after_seq is not None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AppendRequest:
     key: Key
     now: float
@@ -74,7 +74,7 @@ class AppendRequest:
     fingerprint: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EventsRequest:
     key: Key
     now: float
@@ -82,7 +82,7 @@ class EventsRequest:
     limit: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ListRequest:
     app: str
     user_id: str | None
@@ -90,12 +90,12 @@ class ListRequest:
     metadata: dict[str, str]
     limit: int
     after: tuple[float, str, str] | None
-    """Position of the last row of the previous page: (updated_at, user_id, id)."""
+    """Position of the last row of the previous page: (created_at, user_id, id)."""
     now: float
     tag: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ForkRequest:
     key: Key
     new_session_id: str

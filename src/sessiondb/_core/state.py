@@ -31,7 +31,7 @@ TEMP_PREFIX = "temp:"
 Changes = dict[str, str | None]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ScopedDelta:
     """A validated delta split by scope, values already JSON-encoded."""
 
@@ -142,11 +142,14 @@ def replay(base: Mapping[str, str], deltas: Iterable[Mapping[str, Any] | None]) 
 
 def combine(deltas: Iterable[ScopedDelta]) -> ScopedDelta:
     """One delta with the effect of ``deltas`` applied in order."""
+    present = [d for d in deltas if d.persisted]
+    if len(present) < 2:
+        return present[0] if present else EMPTY_DELTA
     session: Changes = {}
     user: Changes = {}
     app: Changes = {}
     persisted: dict[str, Any] = {}
-    for delta in deltas:
+    for delta in present:
         session.update(delta.session)
         user.update(delta.user)
         app.update(delta.app)

@@ -53,11 +53,15 @@ def open_backend(url: str | None = None) -> Backend:
 
 
 def open_async_backend(url: str | None = None) -> Any:
-    from .offload import InlineAsync, WorkerAsync
-
     url = url or default_url()
-    backend = open_backend(url)
-    return InlineAsync(backend) if _scheme(url) == "memory" else WorkerAsync(backend)
+    if _scheme(url) == "memory":
+        from .memory import MemoryBackend
+        from .offload import InlineAsync
+
+        return InlineAsync(MemoryBackend())
+    from .sqlite import AsyncSQLiteBackend, SQLiteOptions
+
+    return AsyncSQLiteBackend(SQLiteOptions.from_url(url))
 
 
 def _scheme(url: str) -> str:

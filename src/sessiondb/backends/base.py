@@ -47,7 +47,7 @@ class Backend(Protocol):
 
     def sessions(self, request: ListRequest) -> list[Session]:
         """Up to ``limit + 1`` live sessions (no events), in
-        ``(updated_at, user_id, id)`` order after ``request.after``."""
+        ``(created_at, user_id, id)`` order after ``request.after``."""
         ...
 
     def fork(self, request: ForkRequest) -> Session:

@@ -135,7 +135,7 @@ class MemoryBackend:
                     continue
                 if any(s.metadata.get(k) != v for k, v in request.metadata.items()):
                     continue
-                position = (s.updated_at, s.user_id, s.id)
+                position = (s.created_at, s.user_id, s.id)
                 if request.after is not None and position <= request.after:
                     continue
                 found.append((position, s))

@@ -108,7 +108,8 @@ class ReadsSuite(SuiteBase):
         assert listed.state == {"k": 1} and listed.metadata == {"channel": "app"}
         clock.advance(10)
         store.append(app, "alice", old, [say("user", "back")])
-        assert [s.id for s in store.sessions(app, "alice")] == [new, old]
+        assert [s.id for s in store.sessions(app, "alice")] == [old, new]  # creation order
+        assert [s.id for s in store.sessions(app, "alice", updated_after=mid + 15)] == [old]
 
     def test_sessions_skip_expired(self, store: Any, app: str, clock: Any) -> None:
         store.create(app, "alice", idle_ttl=5)

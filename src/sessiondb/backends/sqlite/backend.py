@@ -27,10 +27,10 @@ from ..._core.requests import (
     encode_metadata,
 )
 from ..._core.state import Changes, merged_view, replay
-from ...errors import ConflictError
+from ...errors import ConflictError, LimitExceededError
 from ...models import Event, Session
 from .connection import Database, SQLiteOptions
-from .schema import migrate
+from .schema import MAX_SEQ, event_key, migrate
 
 _SESSION = (
     "SELECT id, version, expires_at, idle_ttl, deadline, metadata, created_at, updated_at "
@@ -42,12 +42,11 @@ _STATE = (
     "UNION ALL SELECT 1, key, value FROM user_state WHERE app = ? AND user_id = ? "
     "UNION ALL SELECT 2, key, value FROM app_state WHERE app = ?"
 )
-_INSERT_EVENT = f"INSERT INTO events (sid, {_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_EVENT = f"INSERT INTO events (key, {_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_EVENT_RANGE = f"SELECT {_EVENT_COLUMNS} FROM events WHERE key BETWEEN ? AND ? ORDER BY key"
 _DELETE_SESSIONS = [
     f"DELETE FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))"
-    for table, column in (
-        ("events", "sid"), ("session_state", "sid"), ("idempotency", "sid"), ("sessions", "id")
-    )
+    for table, column in (("session_state", "sid"), ("idempotency", "sid"), ("sessions", "id"))
 ]
 # (upsert, delete) statements per shared scope; parameters lead with the scope's address.
 _SCOPES = {
@@ -74,10 +73,11 @@ def _head(row: tuple | None) -> decisions.Head | None:
 
 
 class SQLiteBackend:
-    def __init__(self, options: SQLiteOptions) -> None:
+    def __init__(self, options: SQLiteOptions, *, migrate_schema: bool = True) -> None:
         self.options = options
         self._db = Database(options)
-        self._db.run(migrate)
+        if migrate_schema:
+            self._db.run(migrate)
 
     # -- helpers --------------------------------------------------------
     @staticmethod
@@ -104,7 +104,7 @@ class SQLiteBackend:
     def create(self, request: CreateRequest) -> Session:
         k, s = request.key, request.state
         base = join_object(s.session)  # type: ignore[arg-type]
-        with self._db.transaction(write=True) as conn:
+        with self._db.writing as conn:
             try:
                 sid = conn.execute(
                     "INSERT INTO sessions (app, user_id, session_id, version, created_at, "
@@ -124,20 +124,20 @@ class SQLiteBackend:
 
     def get(self, request: GetRequest) -> Session:
         k = request.key
-        with self._db.transaction(write=False) as conn:
+        with self._db.reading as conn:
             row = conn.execute(_SESSION, (k.app, k.user_id, k.session_id)).fetchone()
             head = decisions.check_readable(_head(row), k, request.now)
             first, last = decisions.seq_range(request, head.version)
             events: tuple[Event, ...] = ()
             if first <= last:
+                sid = row[0]
                 events = tuple(map(event_from_row, conn.execute(
-                    f"SELECT {_EVENT_COLUMNS} FROM events WHERE sid = ? AND seq BETWEEN ? AND ? "
-                    "ORDER BY seq", (row[0], first, last))))
+                    _EVENT_RANGE, (event_key(sid, first), event_key(sid, last)))))
             return self._session(conn, k.app, k.user_id, k.session_id, row, events)
 
     def append(self, request: AppendRequest) -> int:
         k = request.key
-        with self._db.transaction(write=True) as conn:
+        with self._db.writing as conn:
             row = conn.execute(_SESSION, (k.app, k.user_id, k.session_id)).fetchone()
             prior = None
             if row is not None and request.idempotency_key is not None:
@@ -149,7 +149,11 @@ class SQLiteBackend:
             if isinstance(plan, int):
                 return plan
             sid = row[0]
-            conn.executemany(_INSERT_EVENT, [(sid, *r) for r in plan.rows])
+            if plan.version > MAX_SEQ:
+                raise LimitExceededError(
+                    f"a SQLite session holds at most {MAX_SEQ} events", field="events",
+                    limit=MAX_SEQ, actual=plan.version)
+            conn.executemany(_INSERT_EVENT, [(event_key(sid, r[0]), *r) for r in plan.rows])
             delta = request.delta
             self._write_changes(conn, "session", (sid,), delta.session)
             self._write_changes(conn, "user", (k.app, k.user_id), delta.user)
@@ -165,12 +169,15 @@ class SQLiteBackend:
 
     def events(self, request: EventsRequest) -> list[Event]:
         k = request.key
-        with self._db.transaction(write=False) as conn:
+        with self._db.reading as conn:
             row = conn.execute(_SESSION, (k.app, k.user_id, k.session_id)).fetchone()
             decisions.check_readable(_head(row), k, request.now)
+            sid = row[0]
             return list(map(event_from_row, conn.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE sid = ? AND seq > ? "
-                "ORDER BY seq LIMIT ?", (row[0], request.after_seq, request.limit + 1))))
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE key > ? AND key <= ? "
+                "ORDER BY key LIMIT ?",
+                (event_key(sid, request.after_seq), event_key(sid, MAX_SEQ),
+                 request.limit + 1))))
 
     def sessions(self, request: ListRequest) -> list[Session]:
         where = ["app = ?", "(expires_at IS NULL OR expires_at > ?)"]
@@ -182,30 +189,31 @@ class SQLiteBackend:
             where.append("updated_at > ?")
             params.append(request.updated_after)
         if request.after is not None:
-            where.append("(updated_at, user_id, session_id) > (?, ?, ?)")
+            where.append("(created_at, user_id, session_id) > (?, ?, ?)")
             params.extend(request.after)
         for name, value in request.metadata.items():
             where.append("json_extract(metadata, ?) = ?")
             params.extend((f'$."{name}"', value))
         params.append(request.limit + 1)
-        with self._db.transaction(write=False) as conn:
+        with self._db.reading as conn:
             rows = conn.execute(
                 "SELECT id, version, expires_at, idle_ttl, deadline, metadata, created_at, "
                 f"updated_at, user_id, session_id FROM sessions WHERE {' AND '.join(where)} "
-                "ORDER BY updated_at, user_id, session_id LIMIT ?", params).fetchall()
+                "ORDER BY created_at, user_id, session_id LIMIT ?", params).fetchall()
             return [self._session(conn, request.app, r[8], r[9], r[:8]) for r in rows]
 
     def fork(self, request: ForkRequest) -> Session:
         k = request.key
-        with self._db.transaction(write=True) as conn:
+        with self._db.writing as conn:
             row = conn.execute(_SESSION, (k.app, k.user_id, k.session_id)).fetchone()
             head = decisions.check_fork(request, _head(row))
             (base_json,) = conn.execute(
                 "SELECT base_state FROM sessions WHERE id = ?", (row[0],)).fetchone()
             base = split_object(base_json)
+            span = (event_key(row[0], 1), event_key(row[0], request.at_seq))
             deltas = conn.execute(
-                "SELECT state_delta FROM events WHERE sid = ? AND seq <= ? "
-                "AND state_delta IS NOT NULL ORDER BY seq", (row[0], request.at_seq))
+                "SELECT state_delta FROM events WHERE key BETWEEN ? AND ? "
+                "AND state_delta IS NOT NULL ORDER BY key", span)
             state = replay(base, (decode(d) for (d,) in deltas))
             try:
                 sid = conn.execute(
@@ -220,9 +228,9 @@ class SQLiteBackend:
                 raise ConflictError(
                     f"session {request.new_session_id!r} already exists") from None
             conn.execute(
-                f"INSERT INTO events (sid, {_EVENT_COLUMNS}) SELECT ?, {_EVENT_COLUMNS} "
-                "FROM events WHERE sid = ? AND seq <= ? ORDER BY seq",
-                (sid, row[0], request.at_seq))
+                f"INSERT INTO events (key, {_EVENT_COLUMNS}) SELECT ? + seq, {_EVENT_COLUMNS} "
+                "FROM events WHERE key BETWEEN ? AND ? ORDER BY key",
+                (event_key(sid, 0), *span))
             self._write_changes(conn, "session", (sid,), state)  # type: ignore[arg-type]
             new = conn.execute(_SESSION, (k.app, k.user_id, request.new_session_id)).fetchone()
             return self._session(conn, k.app, k.user_id, request.new_session_id, new)
@@ -230,25 +238,27 @@ class SQLiteBackend:
     def _delete_where(self, conn: sqlite3.Connection, where: str, params: tuple) -> int:
         ids = [i for (i,) in conn.execute(f"SELECT id FROM sessions WHERE {where}", params)]
         if ids:
+            conn.executemany("DELETE FROM events WHERE key BETWEEN ? AND ?",
+                             [(event_key(i, 0), event_key(i, MAX_SEQ)) for i in ids])
             doomed = encode(ids, "ids")
             for statement in _DELETE_SESSIONS:
                 conn.execute(statement, (doomed,))
         return len(ids)
 
     def delete(self, key: Key) -> bool:
-        with self._db.transaction(write=True) as conn:
+        with self._db.writing as conn:
             return bool(self._delete_where(
                 conn, "app = ? AND user_id = ? AND session_id = ?",
                 (key.app, key.user_id, key.session_id)))
 
     def delete_user(self, app: str, user_id: str) -> int:
-        with self._db.transaction(write=True) as conn:
+        with self._db.writing as conn:
             count = self._delete_where(conn, "app = ? AND user_id = ?", (app, user_id))
             conn.execute("DELETE FROM user_state WHERE app = ? AND user_id = ?", (app, user_id))
             return count
 
     def touch(self, key: Key, now: float) -> float | None:
-        with self._db.transaction(write=True) as conn:
+        with self._db.writing as conn:
             row = conn.execute(_SESSION, (key.app, key.user_id, key.session_id)).fetchone()
             head = decisions.check_readable(_head(row), key, now)
             expires = expires_at(now, head.idle_ttl, head.deadline)
@@ -256,7 +266,7 @@ class SQLiteBackend:
             return expires
 
     def purge_expired(self, now: float, limit: int) -> int:
-        with self._db.transaction(write=True) as conn:
+        with self._db.writing as conn:
             return self._delete_where(
                 conn, "id IN (SELECT id FROM sessions WHERE expires_at <= ? LIMIT ?)",
                 (now, limit))
@@ -265,7 +275,7 @@ class SQLiteBackend:
     def dump(self, app: str | None) -> Iterator[Record]:
         scope_filter = "" if app is None else " WHERE app = ?"
         params = () if app is None else (app,)
-        with self._db.transaction(write=False) as conn:
+        with self._db.reading as conn:
             scopes = [ScopeState(a, None, {}) for (a,) in conn.execute(
                 f"SELECT DISTINCT app FROM app_state{scope_filter} ORDER BY app", params)]
             scopes += [ScopeState(a, u, {}) for a, u in conn.execute(
@@ -283,7 +293,7 @@ class SQLiteBackend:
         yield from map(scope_record, scopes)
         last = 0
         while True:
-            with self._db.transaction(write=False) as conn:
+            with self._db.reading as conn:
                 ids = conn.execute(
                     "SELECT id FROM sessions WHERE id > ?"
                     + ("" if app is None else " AND app = ?") + " ORDER BY id LIMIT 100",
@@ -297,7 +307,7 @@ class SQLiteBackend:
             last = ids[-1][0]
 
     def _bundle(self, sid: int) -> SessionBundle | None:
-        with self._db.transaction(write=False) as conn:
+        with self._db.reading as conn:
             row = conn.execute(
                 "SELECT app, user_id, session_id, version, created_at, updated_at, expires_at, "
                 "idle_ttl, deadline, metadata, base_state FROM sessions WHERE id = ?",
@@ -308,8 +318,7 @@ class SQLiteBackend:
             bundle = SessionBundle(*row[:9], decode(row[9]), base, dict(conn.execute(
                 "SELECT key, value FROM session_state WHERE sid = ?", (sid,))))
             bundle.events = conn.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE sid = ? ORDER BY seq",
-                (sid,)).fetchall()
+                _EVENT_RANGE, (event_key(sid, 0), event_key(sid, MAX_SEQ))).fetchall()
             bundle.idempotency = {
                 key: (v, f) for key, v, f in conn.execute(
                     "SELECT key, version, fingerprint FROM idempotency WHERE sid = ?", (sid,))}
@@ -318,7 +327,7 @@ class SQLiteBackend:
     def restore(self, records: Iterable[Record]) -> int:
         count = 0
         for item in read_records(records):
-            with self._db.transaction(write=True) as conn:
+            with self._db.writing as conn:
                 if isinstance(item, ScopeState):
                     if item.user_id is None:
                         self._write_changes(conn, "app", (item.app,), item.state)  # type: ignore[arg-type]
@@ -336,7 +345,12 @@ class SQLiteBackend:
                          encode_metadata(item.metadata), base)).lastrowid
                 except sqlite3.IntegrityError:
                     raise ConflictError(f"session {item.id!r} already exists") from None
-                conn.executemany(_INSERT_EVENT, [(sid, *r) for r in item.events])
+                if item.version > MAX_SEQ:
+                    raise LimitExceededError(
+                        f"a SQLite session holds at most {MAX_SEQ} events", field="events",
+                        limit=MAX_SEQ, actual=item.version)
+                conn.executemany(_INSERT_EVENT,
+                                 [(event_key(sid, r[0]), *r) for r in item.events])
                 self._write_changes(conn, "session", (sid,), item.state)  # type: ignore[arg-type]
                 conn.executemany("INSERT INTO idempotency VALUES (?, ?, ?, ?)",
                                  [(sid, k, v, f) for k, (v, f) in item.idempotency.items()])

@@ -15,6 +15,9 @@ from ...errors import ConfigurationError
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: sessions, events, three state scopes, idempotency keys.
+    # Listing indexes use created_at, which never changes, so an append
+    # touches no index of sessions. An event's rowid is event_key(sid, seq):
+    # events are stored clustered by session and seq with no second index.
     """
     CREATE TABLE sessions (
         id INTEGER PRIMARY KEY,
@@ -31,11 +34,11 @@ MIGRATIONS: tuple[str, ...] = (
         base_state TEXT NOT NULL,
         UNIQUE (app, user_id, session_id)
     );
-    CREATE INDEX sessions_by_user ON sessions (app, user_id, updated_at, session_id);
-    CREATE INDEX sessions_by_app ON sessions (app, updated_at, user_id, session_id);
+    CREATE INDEX sessions_by_user ON sessions (app, user_id, created_at, session_id);
+    CREATE INDEX sessions_by_app ON sessions (app, created_at, user_id, session_id);
     CREATE INDEX sessions_by_expiry ON sessions (expires_at) WHERE expires_at IS NOT NULL;
     CREATE TABLE events (
-        sid INTEGER NOT NULL,
+        key INTEGER PRIMARY KEY,
         seq INTEGER NOT NULL,
         id TEXT NOT NULL,
         role TEXT NOT NULL,
@@ -46,7 +49,6 @@ MIGRATIONS: tuple[str, ...] = (
         state_delta TEXT,
         created_at REAL NOT NULL
     );
-    CREATE UNIQUE INDEX events_by_seq ON events (sid, seq);
     CREATE TABLE session_state (
         sid INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
         PRIMARY KEY (sid, key)
@@ -68,6 +70,15 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+#: Bits of an event's rowid that hold its seq; the rest hold the session's rowid.
+SEQ_BITS = 24
+MAX_SEQ = (1 << SEQ_BITS) - 1
+
+
+def event_key(sid: int, seq: int) -> int:
+    """The rowid of event ``seq`` of session ``sid``."""
+    return (sid << SEQ_BITS) | seq
 
 
 def migrate(conn: sqlite3.Connection, migrations: tuple[str, ...] = MIGRATIONS) -> int:
