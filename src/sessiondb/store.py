@@ -33,6 +33,9 @@ class SessionStore:
         self.limits = limits or Limits()
         self.url = url
 
+    def _now(self) -> float:
+        return float(self.clock.now())
+
     def create(
         self,
         app: str,
@@ -48,7 +51,7 @@ class SessionStore:
         ``app:``/``user:`` keys, which go to the shared scopes."""
         return self._backend.create(requests.create(
             app, user_id, session_id, state, idle_ttl, max_lifetime, metadata,
-            self.clock.now(), self.limits))
+            self._now(), self.limits))
 
     def get(
         self,
@@ -68,7 +71,7 @@ class SessionStore:
         end). Raises ``NotFoundError`` or ``ExpiredError``.
         """
         return self._backend.get(requests.get(
-            app, user_id, session_id, last, after_seq, before_seq, self.clock.now(),
+            app, user_id, session_id, last, after_seq, before_seq, self._now(),
             self.limits))
 
     def append(
@@ -90,7 +93,7 @@ class SessionStore:
         """
         return self._backend.append(requests.append(
             app, user_id, session_id, events, state_delta, expected_version, idempotency_key,
-            self.clock.now(), self.limits))
+            self._now(), self.limits))
 
     def update_state(
         self,
@@ -103,7 +106,7 @@ class SessionStore:
         """Apply a state delta alone (recorded as one ``state`` event); the
         new version. ``None`` values delete keys."""
         return self._backend.append(requests.update_state(
-            app, user_id, session_id, delta, expected_version, self.clock.now(), self.limits))
+            app, user_id, session_id, delta, expected_version, self._now(), self.limits))
 
     def events(
         self,
@@ -117,7 +120,7 @@ class SessionStore:
         """A page of events after ``after_seq``, oldest first; pass
         ``next_cursor`` back as ``cursor`` for the next page."""
         request = requests.events(
-            app, user_id, session_id, after_seq, limit, cursor, self.clock.now(), self.limits)
+            app, user_id, session_id, after_seq, limit, cursor, self._now(), self.limits)
         return paging.events_page(self._backend.events(request), request)
 
     def sessions(
@@ -133,7 +136,7 @@ class SessionStore:
         oldest first (by creation, so pages never shift while you read
         them); ``updated_after`` keeps those written since a time."""
         request = requests.sessions(
-            app, user_id, updated_after, metadata, limit, cursor, self.clock.now(), self.limits)
+            app, user_id, updated_after, metadata, limit, cursor, self._now(), self.limits)
         return paging.sessions_page(self._backend.sessions(request), request)
 
     def fork(
@@ -147,7 +150,7 @@ class SessionStore:
         """A new session with the events up to ``at_seq`` and the session
         state as it was then (``app:``/``user:`` state is shared, not copied)."""
         return self._backend.fork(requests.fork(
-            app, user_id, session_id, at_seq, new_session_id, self.clock.now()))
+            app, user_id, session_id, at_seq, new_session_id, self._now()))
 
     def delete(self, app: str, user_id: str, session_id: str) -> bool:
         """Delete a session with its events and state; whether it existed."""
@@ -161,12 +164,12 @@ class SessionStore:
     def touch(self, app: str, user_id: str, session_id: str) -> float | None:
         """Slide the idle expiry without writing; the new ``expires_at``."""
         return self._backend.touch(requests.key(app, user_id, session_id),
-                                         self.clock.now())
+                                         self._now())
 
     def purge_expired(self, limit: int = 1000) -> int:
         """Delete up to ``limit`` expired sessions; how many were deleted."""
         requests.positive(limit, "limit", 1_000_000)
-        return self._backend.purge_expired(self.clock.now(), limit)
+        return self._backend.purge_expired(self._now(), limit)
 
     def export(self, app: str | None = None) -> Iterator[Record]:
         """Every record of the store (or of one app) in the export format

@@ -38,7 +38,7 @@ def decode_cursor(cursor: str, kind: str, tag: str, shape: tuple[type, ...]) -> 
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value = json.loads(raw)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise bad from None
     if not isinstance(value, list) or len(value) != 2 + len(shape):
         raise bad

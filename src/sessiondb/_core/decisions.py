@@ -77,6 +77,8 @@ def plan_append(
             expected=expected,
             actual=head.version,
         )
+    if not request.events:
+        return head.version
     now = request.now
     drafts = request.events
     last = len(drafts) - 1

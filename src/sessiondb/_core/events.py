@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import InvalidInputError
 from ..models import EVENT_KINDS, Event
 from .ids import check_id, new_event_id
-from .jsonvalue import decode, encode
+from .jsonvalue import decode, encode, utf8_size
 from .limits import Limits, check_limit
 from .state import ScopedDelta, split_delta
 
@@ -91,25 +91,23 @@ def _draft(item: Event | Mapping[str, Any], index: int, limits: Limits) -> Event
         raise InvalidInputError(
             f"{field}.role must be 1-64 letters, digits or _ . : -", field=f"{field}.role"
         )
-    if kind not in EVENT_KINDS:
+    if not isinstance(kind, str) or kind not in EVENT_KINDS:
         raise InvalidInputError(
             f"{field}.kind must be one of {sorted(EVENT_KINDS)}", field=f"{field}.kind"
         )
     id_given = bool(event_id)
     event_id = check_id(event_id, f"{field}.id") if id_given else new_event_id()
     if isinstance(content, str):
-        # A character is at most 4 bytes in UTF-8: encode only when it matters.
-        size = len(content) if len(content) * 4 <= limits.max_event_bytes else len(
-            content.encode())
-        content_is_json = 0
+        size, content_is_json = utf8_size(content, f"{field}.content"), 0
     else:
-        size, content_is_json = len(encode(content, f"{field}.content").encode()), 1
+        size = utf8_size(encode(content, f"{field}.content"), f"{field}.content")
+        content_is_json = 1
     data_json = None
     if data is not None:
         if not isinstance(data, Mapping):
             raise InvalidInputError(f"{field}.data must be a JSON object", field=f"{field}.data")
         data_json = encode(data, f"{field}.data")
-        size += len(data_json.encode())
+        size += utf8_size(data_json, f"{field}.data")
     check_limit(field, size, limits.max_event_bytes, "bytes")
     return EventDraft(
         event_id, role, kind, content, content_is_json, data_json,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import secrets
 from functools import lru_cache
@@ -22,6 +23,16 @@ def new_id() -> str:
 
 _process_prefix = secrets.token_urlsafe(9)
 _event_counter = itertools.count(1)
+
+
+def _new_process() -> None:
+    """A forked child draws its own prefix, or it would repeat its parent's ids."""
+    global _process_prefix, _event_counter
+    _process_prefix = secrets.token_urlsafe(9)
+    _event_counter = itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_new_process)
 
 
 def new_event_id() -> str:

@@ -34,9 +34,9 @@ def encode(value: Any, field: str) -> str:
     kind = type(value)
     if kind is str:
         return _encode_string(value)
-    if kind is int:
-        return int.__repr__(value)
     try:
+        if kind is int:
+            return int.__repr__(value)  # ValueError past sys.get_int_max_str_digits()
         return _encoder.encode(value)
     except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidInputError(f"{field} is not JSON data: {exc}", field=field) from None
@@ -50,3 +50,14 @@ def join_object(members: dict[str, str]) -> str:
 def split_object(text: str) -> dict[str, str]:
     """The members of a JSON object text, each value as JSON text."""
     return {k: _encoder.encode(v) for k, v in decode(text).items()}
+
+
+def utf8_size(text: str, field: str) -> int:
+    """The UTF-8 size of ``text``; lone surrogates (not encodable, so not
+    storable) raise :class:`InvalidInputError` naming ``field``."""
+    try:
+        return len(text.encode())
+    except UnicodeEncodeError:
+        raise InvalidInputError(
+            f"{field} holds a lone surrogate, which is not valid Unicode text", field=field
+        ) from None

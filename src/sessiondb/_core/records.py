@@ -119,7 +119,10 @@ def read_records(records: Iterable[Record]) -> Iterator[ScopeState | SessionBund
                                  _encoded(record["state"], "state"))
             else:
                 raise InvalidInputError(f"unknown record type {kind!r}")
-        except (KeyError, TypeError, ValueError) as exc:
+        except KeyError as exc:
+            raise InvalidInputError(f"record {number}: missing field {exc}",
+                                    field="records") from None
+        except (TypeError, ValueError) as exc:
             raise InvalidInputError(f"record {number}: {exc}", field="records") from None
     if current is not None:
         yield _finished(current)
@@ -179,6 +182,6 @@ def _finished(bundle: SessionBundle) -> SessionBundle:
     if len(bundle.events) != bundle.version:
         raise InvalidInputError(
             f"session {bundle.id!r} has version {bundle.version} but "
-            f"{len(bundle.events)} events"
+            f"{len(bundle.events)} events", field="records"
         )
     return bundle

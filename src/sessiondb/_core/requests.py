@@ -19,7 +19,7 @@ from .cursor import decode_cursor, query_tag
 from .events import EventDraft, draft_events, fingerprint
 from .expiry import expires_at, to_seconds
 from .ids import check_id, new_id
-from .jsonvalue import encode
+from .jsonvalue import encode, utf8_size
 from .limits import Limits, check_limit
 from .state import ScopedDelta, combine, split_delta
 
@@ -150,6 +150,7 @@ def check_metadata(metadata: Mapping[str, str] | None, limits: Limits) -> dict[s
         if not isinstance(v, str):
             raise InvalidInputError(f"metadata[{k!r}] must be a string", field="metadata")
         check_limit(f"metadata[{k!r}]", len(v), limits.max_metadata_value_length, "characters")
+        utf8_size(v, f"metadata[{k!r}]")
     return dict(metadata)
 
 
@@ -211,9 +212,14 @@ def update_state(
     limits: Limits,
 ) -> AppendRequest:
     """A state change is an append of one ``state`` event carrying the delta,
-    so it gets a ``seq`` and the version stays gap-free."""
+    so it gets a ``seq`` and the version stays gap-free. A delta of only
+    ``temp:`` keys stores nothing: it appends no event (the session is still
+    checked, and its version returned)."""
     address = key(app, user_id, session_id)
     scoped = split_delta(delta, limits, "delta")
+    if not scoped:
+        return AppendRequest(address, now, [], scoped, {}, check_version(expected_version),
+                             None, None)
     drafts = draft_events([Event(role="system", kind="state")], limits)
     return _append(address, drafts, scoped, expected_version, None, now)
 
@@ -226,8 +232,7 @@ def _append(
     idempotency_key: str | None,
     now: float,
 ) -> AppendRequest:
-    if expected_version is not None:
-        _count(expected_version, "expected_version")
+    check_version(expected_version)
     if idempotency_key is not None:
         check_id(idempotency_key, "idempotency_key")
     total = combine([*(d.delta for d in drafts), extra])
@@ -242,6 +247,12 @@ def _append(
         idempotency_key,
         fingerprint(drafts, extra) if idempotency_key is not None else None,
     )
+
+
+def check_version(expected_version: int | None) -> int | None:
+    if expected_version is not None:
+        _count(expected_version, "expected_version")
+    return expected_version
 
 
 def events(

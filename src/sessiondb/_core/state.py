@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidInputError
-from .jsonvalue import decode, encode
+from .jsonvalue import decode, encode, utf8_size
 from .limits import Limits, check_limit
 
 APP_PREFIX = "app:"
@@ -72,7 +72,7 @@ def split_delta(
             encoded = None
         else:
             encoded = encode(value, f"{field}[{key!r}]")
-            size = len(encoded.encode())
+            size = utf8_size(encoded, f"{field}[{key!r}]")
             check_limit(f"{field}[{key!r}]", size, limits.max_state_value_bytes, "bytes")
             total += size
         (session if target == "session" else user if target == "user" else app)[name] = encoded
@@ -85,6 +85,7 @@ def _scope(key: object, limits: Limits, field: str) -> tuple[str | None, str]:
     if not isinstance(key, str) or not key:
         raise InvalidInputError(f"{field} keys must be non-empty strings", field=field)
     check_limit(f"{field} key", len(key), limits.max_state_key_length, "characters")
+    utf8_size(key, f"{field} key")
     for prefix, target in ((APP_PREFIX, "app"), (USER_PREFIX, "user"), (TEMP_PREFIX, None)):
         if key.startswith(prefix):
             name = key[len(prefix) :]

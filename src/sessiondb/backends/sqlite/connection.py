@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -76,10 +77,23 @@ def connect(options: SQLiteOptions) -> sqlite3.Connection:
             check_same_thread=False,
             cached_statements=256,
         )
-        conn.execute("PRAGMA journal_mode=WAL")
+        _enter_wal(conn, deadline=time.monotonic() + max(options.busy_timeout, 5.0))
         conn.execute(f"PRAGMA synchronous={SYNCHRONOUS[options.synchronous]}")
         conn.execute(f"PRAGMA busy_timeout={int(options.busy_timeout * 1000)}")
     return conn
+
+
+def _enter_wal(conn: sqlite3.Connection, deadline: float) -> None:
+    """Switch to WAL, retrying while another connection holds a lock:
+    SQLite reports that at once here, without calling the busy handler."""
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
 
 
 def translate(exc: sqlite3.Error, path: str) -> BackendError:
