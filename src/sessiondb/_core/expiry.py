@@ -8,7 +8,7 @@ is expired.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from ..errors import ExpiredError, InvalidInputError
 
@@ -47,5 +47,5 @@ def is_expired(expires: float | None, now: float) -> bool:
 def check_live(expires: float | None, now: float, session_id: str) -> None:
     """Raise :class:`ExpiredError` if a session with ``expires`` is expired."""
     if expires is not None and now >= expires:
-        when = datetime.fromtimestamp(expires, timezone.utc).isoformat(timespec="seconds")
+        when = datetime.fromtimestamp(expires, UTC).isoformat(timespec="seconds")
         raise ExpiredError(f"session {session_id!r} expired at {when}")
