@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -115,6 +116,42 @@ def open_new(url: str, worker: str, ready: str, go: str) -> dict:
     finally:
         store.close()
     return {"version": version}
+
+
+def run_together(workdir: Path, argvs: list[list[str]], timeout: float = 120.0) -> list[dict]:
+    """Parent side: start one child per ``argvs`` entry (each given its ready
+    and go files as its last two arguments), release them together once all
+    are ready, and return their JSON results; fails on any child error."""
+    go = workdir / "go"
+    go.unlink(missing_ok=True)
+    readies = [workdir / f"ready-{i}" for i in range(len(argvs))]
+    procs = []
+    try:
+        for argv, ready in zip(argvs, readies, strict=True):
+            ready.unlink(missing_ok=True)
+            procs.append(subprocess.Popen(
+                [sys.executable, __file__, *argv, str(ready), str(go)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        deadline = time.monotonic() + timeout
+        while not all(r.exists() for r in readies):
+            failed = [p for p in procs if p.poll() not in (None, 0)]
+            if failed:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError("children never became ready")
+            time.sleep(0.005)
+        go.touch()
+        outputs = [p.communicate(timeout=timeout) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    results = []
+    for p, (out, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, f"child failed ({p.returncode}):\n{err}"
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
 
 
 def main(argv: list[str]) -> None:

@@ -87,7 +87,7 @@ def _draft(item: Event | Mapping[str, Any], index: int, limits: Limits) -> Event
         raise InvalidInputError(
             f"{field} must be an Event or a dict, not {type(item).__name__}", field=field
         )
-    if not isinstance(role, str) or not _good_role(role):
+    if not isinstance(role, str) or not valid_role(role):
         raise InvalidInputError(
             f"{field}.role must be 1-64 letters, digits or _ . : -", field=f"{field}.role"
         )
@@ -116,7 +116,7 @@ def _draft(item: Event | Mapping[str, Any], index: int, limits: Limits) -> Event
 
 
 @lru_cache(maxsize=256)
-def _good_role(role: str) -> bool:
+def valid_role(role: str) -> bool:
     return ROLE_PATTERN.fullmatch(role) is not None
 
 

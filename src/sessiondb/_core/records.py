@@ -22,9 +22,9 @@ from typing import Any
 
 from ..errors import InvalidInputError
 from ..models import EVENT_KINDS
-from .events import EventRow, event_from_row
+from .events import EventRow, event_from_row, valid_role
 from .ids import check_id
-from .jsonvalue import decode, encode
+from .jsonvalue import decode, encode, utf8_size
 
 Record = dict[str, Any]
 
@@ -93,7 +93,11 @@ def _decoded(state: Mapping[str, str]) -> dict[str, Any]:
 def _encoded(value: Any, what: str) -> dict[str, str]:
     if not isinstance(value, Mapping):
         raise InvalidInputError(f"{what} must be an object", field=what)
-    return {str(k): encode(v, what) for k, v in value.items()}
+    members = {str(k): encode(v, what) for k, v in value.items()}
+    for k, v in members.items():
+        utf8_size(k, what)
+        utf8_size(v, what)
+    return members
 
 
 def read_records(records: Iterable[Record]) -> Iterator[ScopeState | SessionBundle]:
@@ -163,19 +167,29 @@ def _add_to(bundle: SessionBundle, kind: str, r: Record) -> None:
     if seq != len(bundle.events) + 1:
         raise InvalidInputError(f"event seq {seq!r} breaks the sequence (expected "
                                 f"{len(bundle.events) + 1})")
-    if r["kind"] not in EVENT_KINDS or not isinstance(r["role"], str):
+    kind, role = r["kind"], r["role"]
+    if not isinstance(kind, str) or kind not in EVENT_KINDS or not isinstance(role, str) or (
+        not valid_role(role)
+    ):
         raise InvalidInputError("event kind or role is invalid")
     content = r.get("content")
     as_json = 0 if isinstance(content, str) else 1
+    stored = encode(content, "content") if as_json else content
+    utf8_size(stored, "content")
     delta = r.get("state_delta")
     data = r.get("data")
     bundle.events.append((
         seq, check_id(r["id"], "event id"), r["role"], r["kind"],
-        encode(content, "content") if as_json else content, as_json,
-        encode(data, "data") if data is not None else None,
-        encode(delta, "state_delta") if delta is not None else None,
+        stored, as_json,
+        _checked(encode(data, "data")) if data is not None else None,
+        _checked(encode(delta, "state_delta")) if delta is not None else None,
         _time(r["created_at"], "created_at"),
     ))
+
+
+def _checked(text: str) -> str:
+    utf8_size(text, "records")
+    return text
 
 
 def _finished(bundle: SessionBundle) -> SessionBundle:
