@@ -1,0 +1,94 @@
+"""Edges of the pure core that the conformance suite does not reach."""
+
+from __future__ import annotations
+
+import pytest
+
+import sessiondb
+from sessiondb import InvalidInputError
+from sessiondb._core.jsonvalue import decode
+
+APP, USER = "app", "u"
+
+
+@pytest.fixture
+def store() -> sessiondb.SessionStore:
+    return sessiondb.open_store("memory://")
+
+
+def test_decode_accepts_any_json_text() -> None:
+    assert decode('{"a":1}') == {"a": 1}
+    assert decode(' {"a": 1} ') == {"a": 1}
+    assert decode("1 ") == 1
+    with pytest.raises(ValueError):
+        decode("")
+
+
+def test_create_refuses_none_state_and_bad_metadata(store: sessiondb.SessionStore) -> None:
+    with pytest.raises(InvalidInputError, match="must not be None"):
+        store.create(APP, USER, state={"a": None})
+    with pytest.raises(InvalidInputError, match="mapping of strings"):
+        store.create(APP, USER, metadata=["k"])  # type: ignore[arg-type]
+
+
+def test_listing_arguments_are_checked(store: sessiondb.SessionStore) -> None:
+    with pytest.raises(InvalidInputError, match="at least 1"):
+        store.sessions(APP, limit=0)
+    with pytest.raises(InvalidInputError, match="updated_after"):
+        store.sessions(APP, updated_after="yesterday")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError):
+        store.sessions(APP, updated_after=True)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="at least 1"):
+        store.purge_expired(limit=0)
+    with pytest.raises(InvalidInputError):
+        list(store.export("bad app"))
+
+
+def _session(**changes: object) -> dict:
+    record = {"type": "session", "app": APP, "user_id": USER, "id": "s", "version": 0,
+              "created_at": 1.0, "updated_at": 1.0}
+    record.update(changes)
+    return record
+
+
+@pytest.mark.parametrize("records, words", [
+    ([_session(version=-1)], "version must be"),
+    ([_session(version=True)], "version must be"),
+    ([_session(metadata={"k": 1})], "metadata must map"),
+    ([_session(created_at="noon")], "created_at must be a number"),
+    ([_session(expires_at=True)], "expires_at must be a number"),
+    ([_session(version=1), {"type": "event", "seq": 2}], "breaks the sequence"),
+    ([_session(version=1), {"type": "event", "seq": 1, "id": "e", "role": "user",
+                            "kind": "weird", "created_at": 1.0}], "kind or role"),
+    ([_session(version=1), {"type": "event", "seq": 1, "id": "e", "role": "no role!",
+                            "kind": "message", "created_at": 1.0}], "kind or role"),
+    ([_session(), {"type": "idempotency", "key": "k"}], "missing field 'version'"),
+    ([_session(), {"type": "idempotency", "key": "k", "version": "x",
+                   "fingerprint": "f"}], "record 2"),
+    ([{"type": "app_state", "app": APP, "state": ["not", "an", "object"]}], "state must be"),
+    (["not a record"], "unknown record type"),
+])
+def test_import_names_the_broken_record(store: sessiondb.SessionStore, records: list,
+                                        words: str) -> None:
+    with pytest.raises(InvalidInputError, match=words):
+        store.import_records(records)
+    assert store.sessions(APP).items == ()
+
+
+def test_import_of_idempotency_keys_and_shared_state(store: sessiondb.SessionStore) -> None:
+    records = [
+        {"type": "app_state", "app": APP, "state": {"theme": "dark"}},
+        {"type": "user_state", "app": APP, "user_id": USER, "state": {"lang": "pt"}},
+        _session(version=1, idle_ttl=60, expires_at=1e12),
+        {"type": "event", "seq": 1, "id": "e1", "role": "user", "kind": "message",
+         "content": "hi", "created_at": 1.0},
+        {"type": "idempotency", "key": "k", "version": 1, "fingerprint": "f"},
+    ]
+    assert store.import_records(records) == 1
+    assert list(store.export()) == [
+        {**r, **({"data": None, "state_delta": None} if r["type"] == "event" else {})}
+        | ({"deadline": None, "metadata": {}, "base_state": {}, "state": {}}
+           if r["type"] == "session" else {})
+        for r in records
+    ]
+    assert store.get(APP, USER, "s").state == {"app:theme": "dark", "user:lang": "pt"}
