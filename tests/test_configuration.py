@@ -30,8 +30,6 @@ def test_default_url_follows_the_environment(monkeypatch: pytest.MonkeyPatch,
 
 
 @pytest.mark.parametrize("url, words", [
-    ("postgresql://localhost/test", "PostgreSQL backend is not in this version"),
-    ("redis://localhost", "Redis backend is not in this version"),
     ("mysql://x", "unknown store URL"),
     ("sqlite://host/x.db", "not a SQLite URL"),
     ("sqlite:///", "names no file"),

@@ -1,10 +1,17 @@
 """Storage backends and how a URL picks one.
 
-=====================  =================================================
-``memory://``          in-process; gone when the process ends
-``sqlite:///rel.db``   a SQLite file (``sqlite:////abs/path.db``), the
-                       embedded default
-=====================  =================================================
+==============================  ==========================================
+``memory://``                   in-process; gone when the process ends
+``sqlite:///rel.db``            a SQLite file (``sqlite:////abs/path.db``),
+                                the embedded default
+``postgresql://…``              PostgreSQL (``pip install sessiondb[postgres]``)
+``redis://…``, ``rediss://…``   Redis (``pip install sessiondb[redis]``)
+``redis+cluster://h:p,h:p``     Redis Cluster (``pip install sessiondb[redis]``)
+==============================  ==========================================
+
+Server backends live in their own packages, each exposing
+``open_backend(url)`` and ``open_async_backend(url)``; they are imported only
+when their URL is used, so the core never imports a driver.
 
 With no URL, ``$SESSIONDB_URL`` is used, else the default SQLite file
 :func:`default_url` names.
@@ -12,6 +19,7 @@ With no URL, ``$SESSIONDB_URL`` is used, else the default SQLite file
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import Any
@@ -22,9 +30,13 @@ from .base import Backend
 
 __all__ = ["Backend", "default_url", "open_async_backend", "open_backend"]
 
-_LATER = {
-    "postgresql": "PostgreSQL", "postgres": "PostgreSQL", "redis": "Redis",
-    "rediss": "Redis", "redis+cluster": "Redis Cluster",
+#: scheme -> (package under sessiondb.backends, pip extra, what it is)
+_SERVERS = {
+    "postgresql": ("postgres", "postgres", "PostgreSQL"),
+    "postgres": ("postgres", "postgres", "PostgreSQL"),
+    "redis": ("redis", "redis", "Redis"),
+    "rediss": ("redis", "redis", "Redis"),
+    "redis+cluster": ("redis", "redis", "Redis Cluster"),
 }
 
 
@@ -43,6 +55,8 @@ def default_url() -> str:
 def open_backend(url: str | None = None) -> Backend:
     url = url or default_url()
     scheme = _scheme(url)
+    if scheme in _SERVERS:
+        return _server(scheme).open_backend(url)  # type: ignore[no-any-return]
     if scheme == "memory":
         from .memory import MemoryBackend
 
@@ -54,7 +68,10 @@ def open_backend(url: str | None = None) -> Backend:
 
 def open_async_backend(url: str | None = None) -> Any:
     url = url or default_url()
-    if _scheme(url) == "memory":
+    scheme = _scheme(url)
+    if scheme in _SERVERS:
+        return _server(scheme).open_async_backend(url)
+    if scheme == "memory":
         from .memory import MemoryBackend
         from .offload import InlineAsync
 
@@ -64,17 +81,35 @@ def open_async_backend(url: str | None = None) -> Any:
     return AsyncSQLiteBackend(SQLiteOptions.from_url(url))
 
 
+def _server(scheme: str) -> Any:
+    """The backend package for a server URL; a clear error if its extra is
+    not installed."""
+    package, extra, name = _SERVERS[scheme]
+    try:
+        return importlib.import_module(f"{__name__}.{package}")
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the {name} backend needs its driver: pip install 'sessiondb[{extra}]' "
+            f"({exc})"
+        ) from exc
+
+
 def _scheme(url: str) -> str:
     if not isinstance(url, str):
         raise ConfigurationError(f"a store URL must be a string, not {type(url).__name__}")
     scheme = urlsplit(url).scheme
-    if scheme in ("memory", "sqlite"):
+    if scheme in ("memory", "sqlite") or scheme in _SERVERS:
         return scheme
-    if scheme in _LATER:
-        raise ConfigurationError(
-            f"the {_LATER[scheme]} backend is not in this version of sessiondb yet; "
-            "use sqlite:///path or memory://"
-        )
     raise ConfigurationError(
-        f"unknown store URL {url!r}: expected sqlite:///path/to/file.db or memory://"
+        f"unknown store URL {_masked(url)!r}: expected sqlite:///path/to/file.db, memory://, "
+        "postgresql://…, redis://… or redis+cluster://…"
     )
+
+
+def _masked(url: str) -> str:
+    """``url`` with any password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
