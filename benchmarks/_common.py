@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -30,16 +32,19 @@ __all__ = [
     "import_time",
     "median",
     "peak_rss_kib",
+    "package_dir",
     "perf_counter_ns",
+    "snapshot_package",
 ]
 
-_WORDS = (
+_VOCABULARY = (
     "the a order cart item price ship delivery return refund customer agent tool call "
     "result please thanks size colour blue red green small large medium week day today "
     "tomorrow address payment card invoice discount code total tax stock available "
     "warehouse track parcel status update question answer help need want would could "
     "should check find search book flight hotel room night date time confirm cancel"
-).split()
+)
+_WORDS = _VOCABULARY.split()
 
 
 class TextPool:
@@ -82,7 +87,7 @@ class Samples:
 
     def summary(self, edge: int = 100) -> dict[str, float]:
         """count, total, ops/s (1 / mean latency), mean, p50, p99 (µs) and the
-        mean of the first and last ``edge`` samples."""
+        mean and median of the first and of the last ``edge`` samples."""
         data = self.ns
         n = len(data)
         if n == 0:
@@ -91,6 +96,8 @@ class Samples:
         total = sum(data)
         head = data[:edge]
         tail = data[-edge:]
+        head_sorted = sorted(head)
+        tail_sorted = sorted(tail)
         return {
             "count": n,
             "total_s": total / 1e9,
@@ -100,6 +107,8 @@ class Samples:
             "p99_us": _rank(ordered, 0.99) / 1e3,
             "first_mean_us": sum(head) / len(head) / 1e3,
             "last_mean_us": sum(tail) / len(tail) / 1e3,
+            "first_p50_us": _rank(head_sorted, 0.50) / 1e3,
+            "last_p50_us": _rank(tail_sorted, 0.50) / 1e3,
         }
 
 
@@ -129,8 +138,44 @@ def disk_bytes(path: str) -> dict[str, int]:
     return sizes
 
 
+def package_dir(package: str = "sessiondb") -> str:
+    """The directory ``import package`` would load, without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(f"cannot find the package {package!r}")
+    return next(iter(spec.submodule_search_locations))
+
+
+def snapshot_package(dest: str, package: str = "sessiondb") -> dict[str, str]:
+    """Copy the package's ``.py`` files under ``dest`` (put ``dest`` first on
+    ``PYTHONPATH`` to measure that frozen copy: the library may change while
+    a benchmark runs). Returns where it came from, a digest of the copied
+    sources and the git commit of the checkout (read-only ``git rev-parse``)."""
+    root = package_dir(package)
+    digest = hashlib.sha256()
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        target = os.path.join(dest, package, os.path.relpath(folder, root))
+        os.makedirs(target, exist_ok=True)
+        for name in sorted(files):
+            if name.endswith((".py", ".pyi", ".typed")):
+                with open(os.path.join(folder, name), "rb") as f:
+                    data = f.read()
+                digest.update(os.path.relpath(os.path.join(folder, name), root).encode())
+                digest.update(data)
+                with open(os.path.join(target, name), "wb") as f:
+                    f.write(data)
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
+                                capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return {"source": root, "src_sha256": digest.hexdigest()[:12], "git_head": commit}
+
+
 # -- import cost ------------------------------------------------------------
-def import_time(module: str, runs: int = 21, python: str = sys.executable) -> dict[str, float]:
+def import_time(module: str, runs: int = 21, python: str = sys.executable,
+                env: dict[str, str] | None = None) -> dict[str, float]:
     """Wall time of ``python -c "import module"`` minus ``python -c "pass"``
     (medians over ``runs`` alternating runs), plus the module's cumulative
     time as ``-X importtime`` reports it (median)."""
@@ -140,10 +185,10 @@ def import_time(module: str, runs: int = 21, python: str = sys.executable) -> di
     for _ in range(runs):
         for code, sink in (("pass", bare), (f"import {module}", loaded)):
             start = perf_counter_ns()
-            subprocess.run([python, "-c", code], check=True)
+            subprocess.run([python, "-c", code], check=True, env=env)
             sink.append((perf_counter_ns() - start) / 1e6)
         done = subprocess.run([python, "-X", "importtime", "-c", f"import {module}"],
-                              check=True, capture_output=True, text=True)
+                              check=True, capture_output=True, text=True, env=env)
         cumulative.append(_importtime_cumulative(done.stderr, module) / 1e3)
     return {
         "python_pass_ms": median(bare),
@@ -174,12 +219,13 @@ print(json.dumps({{"modules": len(new), "top_level": tops, "third_party": third}
 """
 
 
-def check_third_party_imports(module: str, python: str = sys.executable) -> dict:
+def check_third_party_imports(module: str, python: str = sys.executable,
+                              env: dict[str, str] | None = None) -> dict:
     """Which top-level modules ``import module`` loads, and which of them are
     not in the standard library (private ``_x`` extension modules count as
     stdlib: they are CPython's accelerators)."""
     done = subprocess.run([python, "-c", _NEW_MODULES.format(module=module)],
-                          check=True, capture_output=True, text=True)
+                          check=True, capture_output=True, text=True, env=env)
     return json.loads(done.stdout)
 
 
@@ -191,9 +237,9 @@ def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> st
     numeric = [all(_is_number(r[i]) for r in cells[1:]) for i in range(len(headers))]
 
     def line(row: Sequence[str]) -> str:
-        return "| " + " | ".join(
-            c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric, strict=True)
-        ) + " |"
+        padded = (c.rjust(w) if num else c.ljust(w)
+                  for c, w, num in zip(row, widths, numeric, strict=True))
+        return "| " + " | ".join(padded) + " |"
 
     rule = "|" + "|".join(
         "-" * (w + 1) + (":" if num else "-") for w, num in zip(widths, numeric, strict=True)

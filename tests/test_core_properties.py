@@ -482,7 +482,7 @@ def test_split_delta_refuses_non_json_values(key, bad, depth, as_list, rest) -> 
 def test_split_delta_accepts_json_values(delta) -> None:
     scoped = split_delta(delta, Limits())
     kept = {k: v for k, v in delta.items() if not k.startswith("temp:")}
-    assert scoped.persisted == kept
+    assert {k: json.loads(text) for k, text in scoped.persisted.items()} == kept
     for changes, prefix in ((scoped.session, ""), (scoped.user, "user:"), (scoped.app, "app:")):
         for name, text in changes.items():
             value = delta[prefix + name]

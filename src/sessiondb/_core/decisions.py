@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ..errors import ConflictError, InvalidInputError, NotFoundError
 from .events import EventRow
 from .expiry import check_live, expires_at
-from .jsonvalue import encode
+from .jsonvalue import join_object
 from .requests import AppendRequest, ForkRequest, GetRequest, Key
 
 
@@ -82,11 +82,11 @@ def plan_append(
     now = request.now
     drafts = request.events
     last = len(drafts) - 1
-    last_json = encode(request.last_delta, "state_delta") if request.last_delta else None
+    last_json = join_object(request.last_delta) if request.last_delta else None
     rows = [
         d.row(head.version + i + 1, now,
               last_json if i == last else (
-                  encode(d.delta.persisted, "state_delta") if d.delta.persisted else None))
+                  join_object(d.delta.persisted) if d.delta.persisted else None))
         for i, d in enumerate(drafts)
     ]
     return AppendPlan(rows, head.version + len(drafts),

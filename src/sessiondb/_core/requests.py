@@ -66,7 +66,7 @@ class AppendRequest:
     events: list[EventDraft]
     delta: ScopedDelta
     """The whole append's effect on state, by scope."""
-    last_delta: dict[str, Any]
+    last_delta: dict[str, str]
     """The delta recorded on the append's last event (its own plus the
     ``state_delta`` argument)."""
     expected_version: int | None
@@ -124,7 +124,7 @@ def create(
     lifetime = to_seconds(max_lifetime, "max_lifetime")
     deadline = now + lifetime if lifetime is not None else None
     scoped = split_delta(state, limits, "state")
-    if any(v is None for v in scoped.persisted.values()):
+    if "null" in scoped.persisted.values():
         raise InvalidInputError("state values must not be None", field="state")
     return CreateRequest(
         key(app, user_id, session_id if session_id is not None else new_id()),

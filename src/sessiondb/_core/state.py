@@ -38,8 +38,9 @@ class ScopedDelta:
     session: Changes
     user: Changes
     app: Changes
-    persisted: dict[str, Any]
-    """The delta as recorded on its event: every key but ``temp:`` ones."""
+    persisted: dict[str, str]
+    """The delta as recorded on its event: every key but ``temp:`` ones, each
+    with its value's JSON text (``null`` to delete)."""
 
     def __bool__(self) -> bool:
         return bool(self.persisted)
@@ -62,7 +63,7 @@ def split_delta(
     session: Changes = {}
     user: Changes = {}
     app: Changes = {}
-    persisted: dict[str, Any] = {}
+    persisted: dict[str, str] = {}
     total = 0
     for key, value in delta.items():
         target, name = _scope(key, limits, field)
@@ -76,7 +77,7 @@ def split_delta(
             check_limit(f"{field}[{key!r}]", size, limits.max_state_value_bytes, "bytes")
             total += size
         (session if target == "session" else user if target == "user" else app)[name] = encoded
-        persisted[key] = value
+        persisted[key] = "null" if encoded is None else encoded
     check_limit(field, total, limits.max_delta_bytes, "bytes")
     return ScopedDelta(session, user, app, persisted)
 
@@ -109,6 +110,17 @@ def merged_view(rows: Iterable[tuple[int, str, str]]) -> dict[str, Any]:
     ``user:`` prefix, since those route a key to the shared scopes.
     """
     return {_VIEW_PREFIX[scope] + k: decode(v) for scope, k, v in rows}
+
+
+def view_from_objects(session: str | None, user: str | None, app: str | None) -> dict[str, Any]:
+    """The state a reader sees, from each scope's stored JSON object text
+    (``None`` for an empty scope)."""
+    view: dict[str, Any] = decode(session) if session else {}
+    if user:
+        view.update((USER_PREFIX + k, v) for k, v in decode(user).items())
+    if app:
+        view.update((APP_PREFIX + k, v) for k, v in decode(app).items())
+    return view
 
 
 def apply_changes(stored: dict[str, str], changes: Changes) -> None:
@@ -149,7 +161,7 @@ def combine(deltas: Iterable[ScopedDelta]) -> ScopedDelta:
     session: Changes = {}
     user: Changes = {}
     app: Changes = {}
-    persisted: dict[str, Any] = {}
+    persisted: dict[str, str] = {}
     for delta in present:
         session.update(delta.session)
         user.update(delta.user)

@@ -26,7 +26,7 @@ from ..._core.requests import (
     ListRequest,
     encode_metadata,
 )
-from ..._core.state import Changes, merged_view, replay
+from ..._core.state import Changes, replay, view_from_objects
 from ...errors import ConflictError, LimitExceededError
 from ...models import Event, Session
 from .connection import Database, SQLiteOptions
@@ -36,12 +36,17 @@ _SESSION = (
     "SELECT id, version, expires_at, idle_ttl, deadline, metadata, created_at, updated_at "
     "FROM sessions WHERE app = ? AND user_id = ? AND session_id = ?"
 )
-_EVENT_COLUMNS = "seq, id, role, kind, content, content_is_json, data, state_delta, created_at"
-_STATE = (
-    "SELECT 0, key, value FROM session_state WHERE sid = ? "
-    "UNION ALL SELECT 1, key, value FROM user_state WHERE app = ? AND user_id = ? "
-    "UNION ALL SELECT 2, key, value FROM app_state WHERE app = ?"
+_OBJECT = "'{' || group_concat(json_quote(key) || ':' || value, ',') || '}'"
+# A session's head with its merged state, in one statement: each scope comes
+# back as the JSON object text of its stored values (NULL when empty).
+_LOAD_HEAD = (
+    "SELECT s.id, s.version, s.expires_at, s.idle_ttl, s.deadline, s.metadata, "
+    f"s.created_at, s.updated_at, (SELECT {_OBJECT} FROM session_state WHERE sid = s.id), "
+    f"(SELECT {_OBJECT} FROM user_state WHERE app = s.app AND user_id = s.user_id), "
+    f"(SELECT {_OBJECT} FROM app_state WHERE app = s.app) "
+    "FROM sessions s WHERE s.app = ? AND s.user_id = ? AND s.session_id = ?"
 )
+_EVENT_COLUMNS = "seq, id, role, kind, content, content_is_json, data, state_delta, created_at"
 _INSERT_EVENT = f"INSERT INTO events (key, {_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _EVENT_RANGE = f"SELECT {_EVENT_COLUMNS} FROM events WHERE key BETWEEN ? AND ? ORDER BY key"
 _DELETE_SESSIONS = [
@@ -93,12 +98,12 @@ class SQLiteBackend:
             conn.executemany(delete, [(*address, k) for k, v in changes.items() if v is None])
 
     @staticmethod
-    def _session(conn: sqlite3.Connection, app: str, user_id: str, session_id: str,
-                 row: tuple, events: tuple[Event, ...] = ()) -> Session:
-        sid, version, expires, _, _, metadata, created, updated = row
-        state = merged_view(conn.execute(_STATE, (sid, app, user_id, app)))
-        return Session(app, user_id, session_id, state, version, events, decode(metadata),
-                       created, updated, expires)
+    def _session(app: str, user_id: str, session_id: str, row: tuple,
+                 events: tuple[Event, ...] = ()) -> Session:
+        """A session from a row shaped like ``_LOAD_HEAD``'s."""
+        _, version, expires, _, _, metadata, created, updated, own, user, shared = row
+        return Session(app, user_id, session_id, view_from_objects(own, user, shared),
+                       version, events, decode(metadata), created, updated, expires)
 
     # -- protocol -------------------------------------------------------
     def create(self, request: CreateRequest) -> Session:
@@ -119,21 +124,26 @@ class SQLiteBackend:
             self._write_changes(conn, "session", (sid,), s.session)
             self._write_changes(conn, "user", (k.app, k.user_id), s.user)
             self._write_changes(conn, "app", (k.app,), s.app)
-            row = conn.execute(_SESSION, (k.app, k.user_id, k.session_id)).fetchone()
-            return self._session(conn, k.app, k.user_id, k.session_id, row)
+            row = conn.execute(_LOAD_HEAD, (k.app, k.user_id, k.session_id)).fetchone()
+            return self._session(k.app, k.user_id, k.session_id, row)
 
     def get(self, request: GetRequest) -> Session:
+        """Two statements and no transaction: the head with the state (one
+        snapshot), then the window by exact seq range. Events never change,
+        so the window matches the head whenever the session still exists;
+        if it was deleted in between, fewer rows come back."""
         k = request.key
-        with self._db.reading as conn:
-            row = conn.execute(_SESSION, (k.app, k.user_id, k.session_id)).fetchone()
-            head = decisions.check_readable(_head(row), k, request.now)
-            first, last = decisions.seq_range(request, head.version)
-            events: tuple[Event, ...] = ()
-            if first <= last:
-                sid = row[0]
-                events = tuple(map(event_from_row, conn.execute(
-                    _EVENT_RANGE, (event_key(sid, first), event_key(sid, last)))))
-            return self._session(conn, k.app, k.user_id, k.session_id, row, events)
+        row = self._db.fetch_one(_LOAD_HEAD, (k.app, k.user_id, k.session_id))
+        head = decisions.check_readable(_head(row), k, request.now)
+        first, last = decisions.seq_range(request, head.version)
+        events: tuple[Event, ...] = ()
+        if first <= last:
+            sid = row[0]  # type: ignore[index]
+            rows = self._db.fetch_all(_EVENT_RANGE, (event_key(sid, first), event_key(sid, last)))
+            if len(rows) != last - first + 1:
+                raise decisions.not_found(k)
+            events = tuple(map(event_from_row, rows))
+        return self._session(k.app, k.user_id, k.session_id, row, events)  # type: ignore[arg-type]
 
     def append(self, request: AppendRequest) -> int:
         k = request.key
@@ -197,10 +207,10 @@ class SQLiteBackend:
         params.append(request.limit + 1)
         with self._db.reading as conn:
             rows = conn.execute(
-                "SELECT id, version, expires_at, idle_ttl, deadline, metadata, created_at, "
-                f"updated_at, user_id, session_id FROM sessions WHERE {' AND '.join(where)} "
+                f"SELECT user_id, session_id FROM sessions WHERE {' AND '.join(where)} "
                 "ORDER BY created_at, user_id, session_id LIMIT ?", params).fetchall()
-            return [self._session(conn, request.app, r[8], r[9], r[:8]) for r in rows]
+            return [self._session(request.app, user, sid, conn.execute(
+                _LOAD_HEAD, (request.app, user, sid)).fetchone()) for user, sid in rows]
 
     def fork(self, request: ForkRequest) -> Session:
         k = request.key
@@ -232,8 +242,8 @@ class SQLiteBackend:
                 "FROM events WHERE key BETWEEN ? AND ? ORDER BY key",
                 (event_key(sid, 0), *span))
             self._write_changes(conn, "session", (sid,), state)  # type: ignore[arg-type]
-            new = conn.execute(_SESSION, (k.app, k.user_id, request.new_session_id)).fetchone()
-            return self._session(conn, k.app, k.user_id, request.new_session_id, new)
+            new = conn.execute(_LOAD_HEAD, (k.app, k.user_id, request.new_session_id)).fetchone()
+            return self._session(k.app, k.user_id, request.new_session_id, new)
 
     def _delete_where(self, conn: sqlite3.Connection, where: str, params: tuple) -> int:
         ids = [i for (i,) in conn.execute(f"SELECT id FROM sessions WHERE {where}", params)]

@@ -168,6 +168,27 @@ class Database:
         self.writing = _Transaction(self, "BEGIN IMMEDIATE")
         self.reading = _Transaction(self, "BEGIN")
 
+    def fetch_one(self, sql: str, params: tuple) -> tuple | None:
+        """One statement's first row, outside any transaction (one snapshot)."""
+        with self._lock:
+            try:
+                return self._open().execute(sql, params).fetchone()  # type: ignore[no-any-return]
+            except sqlite3.Error as exc:
+                raise translate(exc, self.options.path) from exc
+
+    def fetch_all(self, sql: str, params: tuple) -> list[tuple]:
+        """One statement's rows, outside any transaction (one snapshot)."""
+        with self._lock:
+            try:
+                return self._open().execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise translate(exc, self.options.path) from exc
+
+    def _open(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise BackendError("the store is closed")
+        return self._conn
+
     def run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``operation`` on the connection outside any transaction
         (for schema migrations, which manage their own)."""
