@@ -17,10 +17,10 @@ def test_default_url_follows_the_environment(monkeypatch: pytest.MonkeyPatch,
                                              tmp_path: Path) -> None:
     monkeypatch.delenv("SESSIONDB_URL", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    assert default_path() == tmp_path / "xdg" / "sessiondb" / "sessions.db"
+    assert default_path() == str(tmp_path / "xdg" / "sessiondb" / "sessions.db")
     with sessiondb.open_store() as store:
         store.create("app", "u", "s")
-    assert default_path().exists()
+    assert os.path.exists(default_path())
     monkeypatch.delenv("XDG_DATA_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_url() == f"sqlite:///{tmp_path}/home/.local/share/sessiondb/sessions.db"

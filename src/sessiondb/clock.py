@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from datetime import timedelta
 
 __all__ = ["Clock", "FrozenClock", "SystemClock"]
 
@@ -37,7 +39,7 @@ class FrozenClock:
 
     def advance(self, seconds: float | timedelta) -> float:
         """Move forward by ``seconds`` and return the new time."""
-        step = seconds.total_seconds() if isinstance(seconds, timedelta) else float(seconds)
+        step = seconds.total_seconds() if hasattr(seconds, "total_seconds") else float(seconds)
         with self._lock:
             self._now += step
             return self._now

@@ -4,17 +4,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Iterable, Mapping
-from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._core import paging, requests
 from ._core.limits import Limits
-from ._core.records import Record
 from .clock import Clock, SystemClock
 from .models import Event, Page, Session
 
+if TYPE_CHECKING:
+    from datetime import timedelta
+
+    from ._core.records import Record
+
 EventInput = Event | Mapping[str, Any]
-Duration = float | timedelta
 
 
 class SessionStore:
@@ -42,8 +44,8 @@ class SessionStore:
         user_id: str,
         session_id: str | None = None,
         state: Mapping[str, Any] | None = None,
-        idle_ttl: Duration | None = None,
-        max_lifetime: Duration | None = None,
+        idle_ttl: float | timedelta | None = None,
+        max_lifetime: float | timedelta | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> Session:
         """Create a session (a random 128-bit id unless ``session_id`` is

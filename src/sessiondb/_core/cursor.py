@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 from typing import Any
 
@@ -20,6 +19,8 @@ from ..errors import InvalidInputError
 
 def query_tag(*parts: Any) -> str:
     """A short fingerprint of a query's filters, so cursors stay with it."""
+    import hashlib  # here, not at the top: it costs ~3 ms of every import
+
     text = json.dumps(parts, separators=(",", ":"), sort_keys=True, default=str)
     return hashlib.blake2s(text.encode(), digest_size=6).hexdigest()
 

@@ -8,7 +8,6 @@ stored as it is, so reading a message decodes no JSON.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -128,6 +127,8 @@ def fingerprint(drafts: list[EventDraft], delta: ScopedDelta) -> str:
         [d.id if d.id_given else "", d.role, d.kind, d.content, d.data_json, d.delta.persisted]
         for d in drafts
     ]
+    import hashlib  # here, not at the top: it costs ~3 ms of every import
+
     text = encode([parts, delta.persisted], "request")
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -8,16 +8,19 @@ is expired.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from ..errors import ExpiredError, InvalidInputError
+
+if TYPE_CHECKING:
+    from datetime import timedelta
 
 
 def to_seconds(value: float | int | timedelta | None, field: str) -> float | None:
     """A positive duration in seconds (``timedelta`` keeps its days), or None."""
     if value is None:
         return None
-    if isinstance(value, timedelta):
+    if hasattr(value, "total_seconds"):  # a timedelta (datetime is not imported for it)
         seconds = value.total_seconds()
     elif isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
@@ -47,5 +50,7 @@ def is_expired(expires: float | None, now: float) -> bool:
 def check_live(expires: float | None, now: float, session_id: str) -> None:
     """Raise :class:`ExpiredError` if a session with ``expires`` is expired."""
     if expires is not None and now >= expires:
+        from datetime import UTC, datetime
+
         when = datetime.fromtimestamp(expires, UTC).isoformat(timespec="seconds")
         raise ExpiredError(f"session {session_id!r} expired at {when}")

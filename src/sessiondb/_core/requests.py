@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
 from ..models import Event
@@ -22,6 +21,9 @@ from .ids import check_id, new_id
 from .jsonvalue import encode, utf8_size
 from .limits import Limits, check_limit
 from .state import ScopedDelta, combine, split_delta
+
+if TYPE_CHECKING:
+    from datetime import timedelta
 
 
 @dataclass(slots=True)

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
 from .base import Backend
@@ -40,11 +38,12 @@ _SERVERS = {
 }
 
 
-def default_path() -> Path:
+def default_path() -> str:
     """``$XDG_DATA_HOME/sessiondb/sessions.db`` (``~/.local/share/…`` when
     ``XDG_DATA_HOME`` is unset)."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
-    return Path(base) / "sessiondb" / "sessions.db"
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "sessiondb", "sessions.db")
 
 
 def default_url() -> str:
@@ -97,7 +96,7 @@ def _server(scheme: str) -> Any:
 def _scheme(url: str) -> str:
     if not isinstance(url, str):
         raise ConfigurationError(f"a store URL must be a string, not {type(url).__name__}")
-    scheme = urlsplit(url).scheme
+    scheme = url.partition("://")[0] if "://" in url else ""
     if scheme in ("memory", "sqlite") or scheme in _SERVERS:
         return scheme
     raise ConfigurationError(
@@ -108,6 +107,8 @@ def _scheme(url: str) -> str:
 
 def _masked(url: str) -> str:
     """``url`` with any password replaced by ``***``."""
+    from urllib.parse import urlsplit
+
     parts = urlsplit(url)
     if parts.password is None:
         return url
