@@ -110,3 +110,21 @@ def test_event_ids_differ_in_a_forked_child(tmp_path: Path) -> None:
     child_id = os.read(read, 100).decode()
     os.close(read)
     assert child_id and child_id != new_event_id()
+
+
+async def _use_after_close(url: str) -> None:
+    store = sessiondb.open_async_store(url)
+    sid = (await store.create("a", "u")).id
+    await store.close()
+    await store.close()
+    with pytest.raises(sessiondb.BackendError, match="closed"):
+        await store.get("a", "u", sid)
+    with pytest.raises(sessiondb.BackendError, match="closed"):
+        await store.purge_expired()
+
+
+def test_async_store_close_is_idempotent(tmp_path: Path) -> None:
+    import asyncio
+
+    asyncio.run(_use_after_close(f"sqlite:///{tmp_path}/a.db"))
+    asyncio.run(_use_after_close(f"sqlite:///{tmp_path}/b.db?synchronous=full"))

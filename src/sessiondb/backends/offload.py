@@ -10,11 +10,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from itertools import islice
 from typing import Any
+
+from ..errors import BackendError
 
 _STOP = object()
 _DUMP_BATCH = 500
@@ -46,6 +49,7 @@ class WorkerAsync:
     def __init__(self, backend: Any, name: str = "sessiondb-worker") -> None:
         self._backend = backend
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._closed = False
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
         self._thread.start()
 
@@ -56,13 +60,16 @@ class WorkerAsync:
                 return
             loop, future, fn, args = job
             try:
-                result = fn(*args)
+                outcome, value = _succeed, fn(*args)
             except BaseException as exc:  # handed to the awaiting task
-                loop.call_soon_threadsafe(_fail, future, exc)
-            else:
-                loop.call_soon_threadsafe(_succeed, future, result)
+                outcome, value = _fail, exc
+            # RuntimeError: the caller's loop is closed, so nobody is waiting.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(outcome, future, value)
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._closed:
+            raise BackendError("the store is closed")
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._jobs.put((loop, future, fn, args))
@@ -84,8 +91,13 @@ class WorkerAsync:
                 yield record
 
     async def close(self) -> None:
-        await self.run(self._backend.close)
-        self._jobs.put(_STOP)
+        if self._closed:
+            return
+        try:
+            await self.run(self._backend.close)
+        finally:
+            self._closed = True
+            self._jobs.put(_STOP)
 
 
 def _succeed(future: asyncio.Future, result: Any) -> None:
