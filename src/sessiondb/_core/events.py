@@ -17,9 +17,9 @@ from typing import Any
 from ..errors import InvalidInputError
 from ..models import EVENT_KINDS, Event
 from .ids import check_id, new_event_id
-from .jsonvalue import decode, encode, utf8_size
+from .jsonvalue import NOT_JSON, decode, dumps, encode, not_json, sized
 from .limits import Limits, check_limit
-from .state import ScopedDelta, split_delta
+from .state import EMPTY_DELTA, ScopedDelta, split_delta
 
 ROLE_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 _EVENT_KEYS = frozenset({"role", "content", "kind", "data", "id", "state_delta"})
@@ -34,20 +34,17 @@ class EventDraft:
     id: str
     role: str
     kind: str
-    content: Any
+    stored: str
+    """The content as stored: the text itself, or JSON text when
+    ``content_is_json``."""
     content_is_json: int
     data_json: str | None
     delta: ScopedDelta
     id_given: bool
 
     def row(self, seq: int, created_at: float, delta_json: str | None) -> EventRow:
-        stored = encode_content(self.content) if self.content_is_json else self.content
-        return (seq, self.id, self.role, self.kind, stored, self.content_is_json,
+        return (seq, self.id, self.role, self.kind, self.stored, self.content_is_json,
                 self.data_json, delta_json, created_at)
-
-
-def encode_content(content: Any) -> str:
-    return encode(content, "content")
 
 
 def draft_events(
@@ -65,53 +62,56 @@ def draft_events(
 
 
 def _draft(item: Event | Mapping[str, Any], index: int, limits: Limits) -> EventDraft:
-    field = f"events[{index}]"
+    # This runs for every event appended: field names are built only when an
+    # error needs one.
     if isinstance(item, Event):
         role, content, kind, data = item.role, item.content, item.kind, item.data
         event_id, delta = item.id, item.state_delta
     elif isinstance(item, Mapping):
         if not _EVENT_KEYS.issuperset(item):
-            unknown = set(item) - _EVENT_KEYS
-            raise InvalidInputError(
-                f"{field} has unknown fields {sorted(map(str, unknown))}; allowed: "
-                f"{sorted(_EVENT_KEYS)}",
-                field=field,
-            )
+            unknown = sorted(map(str, set(item) - _EVENT_KEYS))
+            raise _invalid(index, "", f"has unknown fields {unknown}; allowed: "
+                                      f"{sorted(_EVENT_KEYS)}")
         if "role" not in item:
-            raise InvalidInputError(f"{field} needs a 'role'", field=f"{field}.role")
+            raise _invalid(index, ".role", "is missing")
         role, content = item["role"], item.get("content")
         kind, data = item.get("kind", "message"), item.get("data")
         event_id, delta = item.get("id") or "", item.get("state_delta")
     else:
-        raise InvalidInputError(
-            f"{field} must be an Event or a dict, not {type(item).__name__}", field=field
-        )
+        raise _invalid(index, "", f"must be an Event or a dict, not {type(item).__name__}")
     if not isinstance(role, str) or not valid_role(role):
-        raise InvalidInputError(
-            f"{field}.role must be 1-64 letters, digits or _ . : -", field=f"{field}.role"
-        )
+        raise _invalid(index, ".role", "must be 1-64 letters, digits or _ . : -")
     if not isinstance(kind, str) or kind not in EVENT_KINDS:
-        raise InvalidInputError(
-            f"{field}.kind must be one of {sorted(EVENT_KINDS)}", field=f"{field}.kind"
-        )
+        raise _invalid(index, ".kind", f"must be one of {sorted(EVENT_KINDS)}")
     id_given = bool(event_id)
-    event_id = check_id(event_id, f"{field}.id") if id_given else new_event_id()
-    if isinstance(content, str):
-        size, content_is_json = utf8_size(content, f"{field}.content"), 0
-    else:
-        size = utf8_size(encode(content, f"{field}.content"), f"{field}.content")
-        content_is_json = 1
+    event_id = check_id(event_id, f"events[{index}].id") if id_given else new_event_id()
+    content_is_json = 0 if isinstance(content, str) else 1
+    try:
+        stored = dumps(content) if content_is_json else content
+        size = sized(stored)
+    except NOT_JSON as exc:
+        raise not_json(f"events[{index}].content", exc) from None
     data_json = None
     if data is not None:
         if not isinstance(data, Mapping):
-            raise InvalidInputError(f"{field}.data must be a JSON object", field=f"{field}.data")
-        data_json = encode(data, f"{field}.data")
-        size += utf8_size(data_json, f"{field}.data")
-    check_limit(field, size, limits.max_event_bytes, "bytes")
+            raise _invalid(index, ".data", "must be a JSON object")
+        try:
+            data_json = dumps(data)
+            size += sized(data_json)
+        except NOT_JSON as exc:
+            raise not_json(f"events[{index}].data", exc) from None
+    if size > limits.max_event_bytes:
+        check_limit(f"events[{index}]", size, limits.max_event_bytes, "bytes")
     return EventDraft(
-        event_id, role, kind, content, content_is_json, data_json,
-        split_delta(delta, limits, f"{field}.state_delta"), id_given,
+        event_id, role, kind, stored, content_is_json, data_json,
+        split_delta(delta, limits, f"events[{index}].state_delta") if delta is not None
+        else EMPTY_DELTA, id_given,
     )
+
+
+def _invalid(index: int, part: str, problem: str) -> InvalidInputError:
+    field = f"events[{index}]{part}"
+    return InvalidInputError(f"{field} {problem}", field=field)
 
 
 @lru_cache(maxsize=256)
@@ -124,7 +124,8 @@ def fingerprint(drafts: list[EventDraft], delta: ScopedDelta) -> str:
     its idempotency key for something else. Generated event ids are left out:
     a retry would generate new ones."""
     parts = [
-        [d.id if d.id_given else "", d.role, d.kind, d.content, d.data_json, d.delta.persisted]
+        [d.id if d.id_given else "", d.role, d.kind, d.stored, d.content_is_json, d.data_json,
+         d.delta.persisted]
         for d in drafts
     ]
     import hashlib  # here, not at the top: it costs ~3 ms of every import

@@ -25,8 +25,12 @@ def decode(text: str) -> Any:
     return value if end == len(text) else json.loads(text)
 
 
-def encode(value: Any, field: str) -> str:
-    """Encode ``value`` as compact JSON or raise naming ``field``.
+#: What :func:`dumps` and :func:`sized` raise for a value that is not storable JSON.
+NOT_JSON = (TypeError, ValueError, RecursionError)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text of ``value``; raises one of :data:`NOT_JSON`.
 
     NaN and infinities are refused (they are not JSON); tuples become lists.
     Strings and integers, the commonest state values, skip the encoder.
@@ -34,12 +38,32 @@ def encode(value: Any, field: str) -> str:
     kind = type(value)
     if kind is str:
         return _encode_string(value)
+    if kind is int:
+        return int.__repr__(value)  # ValueError past sys.get_int_max_str_digits()
+    return _encoder.encode(value)
+
+
+def sized(text: str) -> int:
+    """The UTF-8 size of ``text``; ``UnicodeEncodeError`` (a ``ValueError``)
+    for lone surrogates, which no backend can store."""
+    return len(text.encode())
+
+
+def not_json(field: str, exc: BaseException) -> InvalidInputError:
+    """The error for a value of ``field`` that :func:`dumps` or :func:`sized` refused."""
+    if isinstance(exc, UnicodeEncodeError):
+        return InvalidInputError(
+            f"{field} holds a lone surrogate, which is not valid Unicode text", field=field
+        )
+    return InvalidInputError(f"{field} is not JSON data: {exc}", field=field)
+
+
+def encode(value: Any, field: str) -> str:
+    """:func:`dumps`, raising :class:`InvalidInputError` naming ``field``."""
     try:
-        if kind is int:
-            return int.__repr__(value)  # ValueError past sys.get_int_max_str_digits()
-        return _encoder.encode(value)
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise InvalidInputError(f"{field} is not JSON data: {exc}", field=field) from None
+        return dumps(value)
+    except NOT_JSON as exc:
+        raise not_json(field, exc) from None
 
 
 def join_object(members: dict[str, str]) -> str:
@@ -53,11 +77,8 @@ def split_object(text: str) -> dict[str, str]:
 
 
 def utf8_size(text: str, field: str) -> int:
-    """The UTF-8 size of ``text``; lone surrogates (not encodable, so not
-    storable) raise :class:`InvalidInputError` naming ``field``."""
+    """:func:`sized`, raising :class:`InvalidInputError` naming ``field``."""
     try:
         return len(text.encode())
-    except UnicodeEncodeError:
-        raise InvalidInputError(
-            f"{field} holds a lone surrogate, which is not valid Unicode text", field=field
-        ) from None
+    except UnicodeEncodeError as exc:
+        raise not_json(field, exc) from None

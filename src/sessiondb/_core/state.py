@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidInputError
-from .jsonvalue import decode, encode, utf8_size
+from .jsonvalue import NOT_JSON, decode, dumps, encode, not_json, sized, utf8_size
 from .limits import Limits, check_limit
 
 APP_PREFIX = "app:"
@@ -65,6 +65,7 @@ def split_delta(
     app: Changes = {}
     persisted: dict[str, str] = {}
     total = 0
+    largest = limits.max_state_value_bytes
     for key, value in delta.items():
         target, name = _scope(key, limits, field)
         if target is None:
@@ -72,9 +73,14 @@ def split_delta(
         if value is None:
             encoded = None
         else:
-            encoded = encode(value, f"{field}[{key!r}]")
-            size = utf8_size(encoded, f"{field}[{key!r}]")
-            check_limit(f"{field}[{key!r}]", size, limits.max_state_value_bytes, "bytes")
+            # Field names are built only on failure: this loop is on every append.
+            try:
+                encoded = dumps(value)
+                size = sized(encoded)
+            except NOT_JSON as exc:
+                raise not_json(f"{field}[{key!r}]", exc) from None
+            if size > largest:
+                check_limit(f"{field}[{key!r}]", size, largest, "bytes")
             total += size
         (session if target == "session" else user if target == "user" else app)[name] = encoded
         persisted[key] = "null" if encoded is None else encoded
@@ -82,12 +88,20 @@ def split_delta(
     return ScopedDelta(session, user, app, persisted)
 
 
+_PREFIXES = ((APP_PREFIX, "app"), (USER_PREFIX, "user"), (TEMP_PREFIX, None))
+_ANY_PREFIX = (APP_PREFIX, USER_PREFIX, TEMP_PREFIX)
+
+
 def _scope(key: object, limits: Limits, field: str) -> tuple[str | None, str]:
     if not isinstance(key, str) or not key:
         raise InvalidInputError(f"{field} keys must be non-empty strings", field=field)
-    check_limit(f"{field} key", len(key), limits.max_state_key_length, "characters")
-    utf8_size(key, f"{field} key")
-    for prefix, target in ((APP_PREFIX, "app"), (USER_PREFIX, "user"), (TEMP_PREFIX, None)):
+    if len(key) > limits.max_state_key_length:
+        check_limit(f"{field} key", len(key), limits.max_state_key_length, "characters")
+    if not key.isascii():
+        utf8_size(key, f"{field} key")
+    if not key.startswith(_ANY_PREFIX):
+        return "session", key
+    for prefix, target in _PREFIXES:
         if key.startswith(prefix):
             name = key[len(prefix) :]
             if not name:
@@ -95,7 +109,7 @@ def _scope(key: object, limits: Limits, field: str) -> tuple[str | None, str]:
                     f"{field} key {key!r} has a scope prefix but no name", field=field
                 )
             return target, name
-    return "session", key
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 #: Scope numbers of stored state rows ``(scope, key, json)``.
