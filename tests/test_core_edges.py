@@ -92,3 +92,33 @@ def test_import_of_idempotency_keys_and_shared_state(store: sessiondb.SessionSto
         for r in records
     ]
     assert store.get(APP, USER, "s").state == {"app:theme": "dark", "user:lang": "pt"}
+
+
+def test_new_process_draws_a_new_event_id_prefix() -> None:
+    from sessiondb._core import ids
+
+    before = ids.new_event_id()
+    ids._new_process()  # what a forked child runs
+    after = ids.new_event_id()
+    assert after[:12] != before[:12] and after.endswith("1")
+
+
+def test_encode_names_the_field() -> None:
+    from sessiondb._core.jsonvalue import encode
+
+    with pytest.raises(InvalidInputError, match="metadata is not JSON") as caught:
+        encode({1, 2}, "metadata")
+    assert caught.value.field == "metadata"
+
+
+def test_state_keys_have_a_length_limit(store: sessiondb.SessionStore) -> None:
+    sid = store.create(APP, USER).id
+    with pytest.raises(sessiondb.LimitExceededError) as caught:
+        store.update_state(APP, USER, sid, {"k" * 257: 1})
+    assert caught.value.limit == 256
+
+
+def test_import_of_nothing_and_of_state_alone(store: sessiondb.SessionStore) -> None:
+    assert store.import_records([]) == 0
+    assert store.import_records([{"type": "app_state", "app": APP, "state": {"a": 1}}]) == 0
+    assert store.create(APP, USER).state == {"app:a": 1}
