@@ -122,3 +122,20 @@ def test_import_of_nothing_and_of_state_alone(store: sessiondb.SessionStore) -> 
     assert store.import_records([]) == 0
     assert store.import_records([{"type": "app_state", "app": APP, "state": {"a": 1}}]) == 0
     assert store.create(APP, USER).state == {"app:a": 1}
+
+
+def test_nul_is_refused_in_state_keys_and_metadata(store: sessiondb.SessionStore) -> None:
+    with pytest.raises(InvalidInputError, match="NUL"):
+        store.create(APP, USER, state={"a\x00b": 1})
+    with pytest.raises(InvalidInputError, match="NUL"):
+        store.create(APP, USER, metadata={"k": "v\x00"})
+    sid = store.create(APP, USER, state={"k": "a\x00b"}).id  # inside a JSON value it is fine
+    assert store.get(APP, USER, sid).state == {"k": "a\x00b"}
+
+
+def test_store_url_hides_the_password() -> None:
+    from sessiondb.backends import masked
+
+    assert masked("postgresql://u:secret@h/db") == "postgresql://u:***@h/db"
+    assert masked("memory://") == "memory://"
+    assert sessiondb.AsyncSessionStore(None, url="redis://:pw@h:6379").url == "redis://:***@h:6379"

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._core import paging, requests
 from ._core.limits import Limits
+from .backends import masked
 from .clock import Clock, SystemClock
 from .models import Event, Page, Session
 
@@ -33,7 +34,8 @@ class SessionStore:
         self._backend = backend
         self.clock: Clock = clock or SystemClock()
         self.limits = limits or Limits()
-        self.url = url
+        self.url = masked(url)
+        """The store's URL, with any password masked."""
 
     def _now(self) -> float:
         return float(self.clock.now())

@@ -79,18 +79,23 @@ def plan_append(
         )
     if not request.events:
         return head.version
-    now = request.now
+    return AppendPlan(event_rows(request, head.version), head.version + len(request.events),
+                      expires_at(request.now, head.idle_ttl, head.deadline))
+
+
+def event_rows(request: AppendRequest, version: int) -> list[EventRow]:
+    """The stored rows of an append's events, numbered after ``version``.
+    Each records its own delta; the last one records the append's
+    ``state_delta`` too."""
     drafts = request.events
     last = len(drafts) - 1
     last_json = join_object(request.last_delta) if request.last_delta else None
-    rows = [
-        d.row(head.version + i + 1, now,
+    return [
+        d.row(version + i + 1, request.now,
               last_json if i == last else (
                   join_object(d.delta.persisted) if d.delta.persisted else None))
         for i, d in enumerate(drafts)
     ]
-    return AppendPlan(rows, head.version + len(drafts),
-                      expires_at(now, head.idle_ttl, head.deadline))
 
 
 def check_fork(request: ForkRequest, head: Head | None) -> Head:

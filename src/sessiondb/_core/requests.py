@@ -153,6 +153,8 @@ def check_metadata(metadata: Mapping[str, str] | None, limits: Limits) -> dict[s
             raise InvalidInputError(f"metadata[{k!r}] must be a string", field="metadata")
         check_limit(f"metadata[{k!r}]", len(v), limits.max_metadata_value_length, "characters")
         utf8_size(v, f"metadata[{k!r}]")
+        if "\x00" in v:
+            raise InvalidInputError(f"metadata[{k!r}] holds a NUL character", field="metadata")
     return dict(metadata)
 
 

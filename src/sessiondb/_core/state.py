@@ -99,6 +99,8 @@ def _scope(key: object, limits: Limits, field: str) -> tuple[str | None, str]:
         check_limit(f"{field} key", len(key), limits.max_state_key_length, "characters")
     if not key.isascii():
         utf8_size(key, f"{field} key")
+    if "\x00" in key:  # PostgreSQL text cannot hold NUL: refused everywhere alike
+        raise InvalidInputError(f"{field} key {key!r} holds a NUL character", field=field)
     if not key.startswith(_ANY_PREFIX):
         return "session", key
     for prefix, target in _PREFIXES:

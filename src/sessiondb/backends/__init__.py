@@ -100,12 +100,12 @@ def _scheme(url: str) -> str:
     if scheme in ("memory", "sqlite") or scheme in _SERVERS:
         return scheme
     raise ConfigurationError(
-        f"unknown store URL {_masked(url)!r}: expected sqlite:///path/to/file.db, memory://, "
+        f"unknown store URL {masked(url)!r}: expected sqlite:///path/to/file.db, memory://, "
         "postgresql://…, redis://… or redis+cluster://…"
     )
 
 
-def _masked(url: str) -> str:
+def masked(url: str) -> str:
     """``url`` with any password replaced by ``***``."""
     from urllib.parse import urlsplit
 

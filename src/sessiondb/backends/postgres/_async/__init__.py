@@ -1,0 +1,1 @@
+"""The async PostgreSQL backend; ``_sync/`` is generated from this package."""
