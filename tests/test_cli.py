@@ -375,8 +375,9 @@ def test_library_errors_are_one_line(run: Run, url: str) -> None:
     code, out, err = run("sessions", "show", "shop", "nobody", "nothing")
     assert (code, out) == (1, "")
     assert err == "error: no session 'nothing' for user 'nobody' in app 'shop'\n"
-    code, _, err = run("--db", "redis://localhost", "purge")
+    code, _, err = run("--db", "redis://127.0.0.1:1", "purge")  # nothing listens on port 1
     assert code == 1 and err.startswith("error: ") and "Traceback" not in err
+    assert len(err.splitlines()) == 1 and "unavailable" in err
     code, _, err = run("sessions", "ls", "--app", "bad app!")
     assert code == 1 and err.startswith("error: app ")
 

@@ -1,0 +1,2 @@
+"""The Redis backend, written once as async code; ``_sync`` is generated
+from it by ``scripts/unasync.py``."""
