@@ -10,7 +10,6 @@ is a ``BackendError`` (a bug), never a silent difference.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from ..._core import decisions
@@ -34,7 +33,6 @@ from . import codec
 from .codec import changes, text
 
 DONE, MISSING, EXPIRED, PRIOR, MISMATCH = 1, 0, 2, 3, 4
-_FRESH = decisions.Head(0, None, None, None)
 Reply = Any
 
 
@@ -137,20 +135,15 @@ def snapshot(request: GetRequest, replies: list[Any]) -> Session:
 
 # -- append ------------------------------------------------------------------
 def append_args(request: AppendRequest, grace: str, inline: bool) -> list[Any]:
-    """Arguments of ``append``. The events are the rows the core plans for
-    the append (here numbered from 1: the script numbers them after the
-    session's version, which the seq is not part of)."""
+    """Arguments of ``append``. The events are the core's own rows
+    (:func:`decisions.event_rows`, numbered from 1 here: the script numbers
+    them after the session's version, and the seq is not part of the text)."""
     args: list[Any] = [
         request.key.session_id, text(request.now),
         "" if request.expected_version is None else request.expected_version,
         request.idempotency_key or "", request.fingerprint or "", grace, len(request.events),
     ]
-    if request.events:
-        probe = request
-        if request.expected_version is not None or request.idempotency_key is not None:
-            probe = replace(request, expected_version=None, idempotency_key=None)
-        plan = decisions.plan_append(probe, _FRESH, None)
-        args.extend(map(codec.row_text, plan.rows))  # type: ignore[union-attr]
+    args.extend(map(codec.row_text, decisions.event_rows(request, 0)))
     delta = request.delta
     changes(args, delta.session)
     changes(args, delta.user)
