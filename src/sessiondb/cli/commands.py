@@ -19,7 +19,7 @@ from .output import (
     Output,
     compact,
     content_text,
-    event_rows,
+    message_rows,
     session_row,
     session_summary,
     state_rows,
@@ -88,7 +88,14 @@ def sessions_show(args: argparse.Namespace, out: Output) -> int:
     out.line(f"events: last {shown} of {session.version}" if shown
              else f"events: {session.version} (none shown; see --last)")
     if shown:
-        out.table(EVENT_HEADERS, event_rows(session.events), indent="  ")
+        # The neutral view reads what any adapter stored (ADK events, OpenAI
+        # items, LangChain messages) as role, text and tool calls; the raw
+        # events stay available through --json and 'events tail'.
+        from ..adapters.view import conversation
+
+        out.table(EVENT_HEADERS, message_rows(conversation(session.events,
+                                                           include_state=True)),
+                  indent="  ")
     return 0
 
 

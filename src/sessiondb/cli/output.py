@@ -10,9 +10,12 @@ import json
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..models import Event, Session
+
+if TYPE_CHECKING:
+    from ..adapters.view import Message
 
 _CONTENT_WIDTH = 72
 
@@ -98,11 +101,27 @@ def content_text(event: Event, width: int = _CONTENT_WIDTH) -> str:
     return shorten(text, width)
 
 
-def event_rows(events: Iterable[Event]) -> list[list[str]]:
-    return [[str(e.seq), e.role, e.kind, content_text(e)] for e in events]
-
-
 EVENT_HEADERS = ("seq", "role", "kind", "content")
+
+
+def message_text(message: Message, width: int = _CONTENT_WIDTH) -> str:
+    """A message of the neutral view for a table cell: its text, then each
+    tool call as ``→ name(arguments)``."""
+    parts = [message.text] if message.text else []
+    for call in message.tool_calls:
+        args = "" if call.arguments is None else compact(call.arguments)
+        parts.append(f"→ {call.name}({args})")
+    if message.kind == "tool_result" and message.name:
+        parts.insert(0, f"{message.name} →")
+    return shorten(" ".join(parts), width)
+
+
+def message_rows(messages: Iterable[Message]) -> list[list[str]]:
+    """Rows of the neutral view: seq, role (with the agent's name when an
+    assistant has one), kind, readable content."""
+    return [[str(m.seq),
+             f"{m.role}:{m.name}" if m.name and m.role == "assistant" else m.role,
+             m.kind, message_text(m)] for m in messages]
 
 
 def session_summary(session: Session) -> dict[str, Any]:
