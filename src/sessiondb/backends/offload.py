@@ -59,6 +59,10 @@ class WorkerAsync:
             if job is _STOP:
                 return
             loop, future, fn, args = job
+            if future is None:  # posted: nobody awaits it
+                with contextlib.suppress(Exception):
+                    fn(*args)
+                continue
             try:
                 outcome, value = _succeed, fn(*args)
             except BaseException as exc:  # handed to the awaiting task
@@ -66,6 +70,11 @@ class WorkerAsync:
             # RuntimeError: the caller's loop is closed, so nobody is waiting.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(outcome, future, value)
+
+    def post(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn`` on the worker without waiting for it (errors dropped)."""
+        if not self._closed:
+            self._jobs.put((None, None, fn, args))
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self._closed:

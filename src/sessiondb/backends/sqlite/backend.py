@@ -78,9 +78,10 @@ def _head(row: tuple | None) -> decisions.Head | None:
 
 
 class SQLiteBackend:
-    def __init__(self, options: SQLiteOptions, *, migrate_schema: bool = True) -> None:
+    def __init__(self, options: SQLiteOptions, *, migrate_schema: bool = True,
+                 checkpoints: bool = True) -> None:
         self.options = options
-        self._db = Database(options)
+        self._db = Database(options, checkpoints=checkpoints)
         if migrate_schema:
             self._db.run(migrate)
 
@@ -366,6 +367,13 @@ class SQLiteBackend:
                                  [(sid, k, v, f) for k, (v, f) in item.idempotency.items()])
                 count += 1
         return count
+
+    def checkpoint(self) -> None:
+        """Copy the whole WAL back into the database file so that the log
+        starts over (``PRAGMA wal_checkpoint(RESTART)``): it waits for the
+        current writer, and writers wait (or, busy timeout 0, go elsewhere)
+        while it runs."""
+        self._db.run(lambda conn: conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall())
 
     def close(self) -> None:
         self._db.close()

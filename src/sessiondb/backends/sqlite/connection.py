@@ -161,9 +161,11 @@ class Database:
     """A connection with a lock and its two kinds of transaction:
     ``writing`` (``BEGIN IMMEDIATE``) and ``reading`` (a snapshot)."""
 
-    def __init__(self, options: SQLiteOptions) -> None:
+    def __init__(self, options: SQLiteOptions, *, checkpoints: bool = True) -> None:
         self.options = options
         self._conn: sqlite3.Connection | None = connect(options)
+        if not checkpoints:  # another connection checkpoints for this one
+            self._conn.execute("PRAGMA wal_autocheckpoint=0")
         self._lock = threading.Lock()
         self.writing = _Transaction(self, "BEGIN IMMEDIATE")
         self.reading = _Transaction(self, "BEGIN")
