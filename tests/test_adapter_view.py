@@ -207,3 +207,35 @@ def test_sessions_show_prints_the_view(tmp_path: Any, capsys: pytest.CaptureFixt
     assert "Found 2 teas" in out and "adk_event" not in out and "output_text" not in out
     assert main(["--db", url, "--json", "sessions", "show", "app", "u", "s"]) == 0
     assert "adk_event" in capsys.readouterr().out  # --json keeps the raw events
+
+
+def test_view_reads_the_langchain_history_and_langgraph_items(tmp_path) -> None:
+    """Sessions written by the LangChain history and the LangGraph saver read
+    as their messages, whatever layout each adapter chose."""
+    from langchain_core.messages import AIMessage, HumanMessage
+    from langgraph.graph import START, MessagesState, StateGraph
+
+    import sessiondb
+    from sessiondb.adapters.langchain import SessionDBChatMessageHistory
+    from sessiondb.adapters.langgraph import SessionDBSaver
+    from sessiondb.adapters.view import conversation
+
+    store = sessiondb.open_store(f"sqlite:///{tmp_path}/v.db")
+    history = SessionDBChatMessageHistory(store, session_id="chat1", user_id="u")
+    history.add_messages([HumanMessage("hello"), AIMessage("hi there")])
+    stored = store.get("langchain", "u", "chat1").events
+    assert [(m.role, m.text) for m in conversation(stored)] == [
+        ("user", "hello"), ("assistant", "hi there")]
+
+    def reply(state: MessagesState) -> dict:
+        return {"messages": [AIMessage(f"echo {state['messages'][-1].content}")]}
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("reply", reply)
+    graph.add_edge(START, "reply")
+    app = graph.compile(checkpointer=SessionDBSaver(store, user_id="u"))
+    app.invoke({"messages": [HumanMessage("ping")]}, {"configurable": {"thread_id": "t1"}})
+    texts = []
+    for listed in store.sessions("langgraph", "u").items:
+        texts += [m.text for m in conversation(store.get("langgraph", "u", listed.id).events)]
+    assert texts == ["ping", "echo ping"]

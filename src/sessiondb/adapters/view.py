@@ -94,6 +94,8 @@ def _fields(event: EventLike) -> tuple[int, str, str, Any, Any, Any]:
 
 def _read(seq: int, role: str, kind: str, content: Any, data: Any,
           delta: Any) -> list[Message]:
+    if role.startswith("lg."):
+        return _langgraph(seq, role, content)
     if isinstance(data, Mapping):
         if isinstance(data.get("adk_event"), Mapping):
             return _adk(seq, data["adk_event"], delta, content)
@@ -106,8 +108,23 @@ def _read(seq: int, role: str, kind: str, content: Any, data: Any,
                                       "saved", None, "autogen")]
         lc = _langchain_payload(data)
         if lc is not None:
-            return _langchain(seq, lc)
+            return _langchain(seq, lc, content)
     return _plain(seq, role, kind, content, data, delta)
+
+
+def _langgraph(seq: int, role: str, content: Any) -> list[Message]:
+    """The LangGraph saver's layout: ``lg.item`` events hold a list channel's
+    items (messages) as JSON text; its other events are bookkeeping."""
+    if role != "lg.item" or not isinstance(content, str):
+        return []
+    try:
+        item = json.loads(content)
+    except ValueError:
+        return []
+    if isinstance(item, Mapping) and item.get("__sdb") == "msg":  # the saver's message tag
+        item = {"type": item.get("type"), "data": item.get("v")}
+    lc = _langchain_payload(item) if isinstance(item, Mapping) else None
+    return _langchain(seq, lc, None) if lc is not None else []
 
 
 def _state(seq: int, role: str, text: str, delta: Any, source: str) -> Message:
@@ -262,10 +279,13 @@ def _langchain_payload(data: Mapping[str, Any],
     return None
 
 
-def _langchain(seq: int, payload: tuple[str, Mapping[str, Any]]) -> list[Message]:
+def _langchain(seq: int, payload: tuple[str, Mapping[str, Any]],
+               content: Any) -> list[Message]:
+    """A LangChain message; its text is the event's ``content`` when the
+    message dict leaves it out (the chat history stores it there once)."""
     kind, fields = payload
     role = str(fields.get("role") or "user") if kind == "chat" else _LC_ROLES[kind]
-    text = _lc_text(fields.get("content"))
+    text = _lc_text(fields.get("content", content))
     if role == "tool":
         return [Message("tool", text, "tool_result", tool_call_id=fields.get("tool_call_id"),
                         name=fields.get("name"), seq=seq, source="langchain")]
