@@ -22,13 +22,13 @@ See docs/integrations/autogen.md.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..errors import ConfigurationError, ConflictError, InvalidInputError, NotFoundError
+from ._bridge import resolve
 
 try:
     import autogen_agentchat  # noqa: F401
@@ -76,12 +76,6 @@ class Snapshot:
     type: str | None = None
 
 
-async def _call(value: Awaitable[T] | T) -> T:
-    if inspect.isawaitable(value):
-        return await value
-    return value
-
-
 async def save_state(
     store: Store, app: str, user_id: str, session_id: str, component: Stateful, *,
     key: str = "default", expected_version: int | None = None,
@@ -109,16 +103,16 @@ async def write_state(
         base = expected_version
         try:
             if base is None:
-                base = (await _call(store.get(app, user_id, session_id, last=0))).version
+                base = (await resolve(store.get(app, user_id, session_id, last=0))).version
             pointer = {"seq": base + 1, "parts": len(events), "type": component_type}
-            return await _call(store.append(
+            return await resolve(store.append(
                 app, user_id, session_id, events, state_delta={STATE_PREFIX + key: pointer},
                 expected_version=base))
         except NotFoundError:
             if expected_version not in (None, 0):
                 raise
             with contextlib.suppress(ConflictError):  # created meanwhile: fine
-                await _call(store.create(app, user_id, session_id, idle_ttl=idle_ttl,
+                await resolve(store.create(app, user_id, session_id, idle_ttl=idle_ttl,
                                          max_lifetime=max_lifetime))
         except ConflictError:
             if expected_version is not None:
@@ -133,7 +127,7 @@ async def read_state(
     """The latest state saved under ``key`` (or the save whose ``seq`` is
     ``version``), or ``None`` if nothing was saved; two bounded reads."""
     try:
-        session = await _call(store.get(app, user_id, session_id, last=0))
+        session = await resolve(store.get(app, user_id, session_id, last=0))
     except NotFoundError:
         return None
     pointer = session.state.get(STATE_PREFIX + key)
@@ -143,7 +137,7 @@ async def read_state(
         seq, parts = int(pointer["seq"]), int(pointer.get("parts") or 1)
     else:
         seq, parts = version, 1
-    page = await _call(store.events(app, user_id, session_id, after_seq=seq - 1, limit=parts))
+    page = await resolve(store.events(app, user_id, session_id, after_seq=seq - 1, limit=parts))
     first = page.items[0].data if page.items and page.items[0].seq == seq else None
     saved = (first or {}).get(DATA_KEY)
     if not isinstance(saved, Mapping) or saved.get("key") != key:
@@ -153,7 +147,7 @@ async def read_state(
         return Snapshot(dict(saved["state"]), seq, session.version, saved.get("type"))
     parts = int(saved["parts"])
     if len(page.items) < parts:
-        page = await _call(store.events(app, user_id, session_id, after_seq=seq - 1,
+        page = await resolve(store.events(app, user_id, session_id, after_seq=seq - 1,
                                         limit=parts))
     text = "".join(str((e.data or {})[DATA_KEY]["text"]) for e in page.items[:parts])
     return Snapshot(json.loads(text), seq, session.version, saved.get("type"))

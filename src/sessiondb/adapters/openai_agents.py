@@ -20,11 +20,11 @@ See docs/integrations/openai_agents.md.
 from __future__ import annotations
 
 import contextlib
-import inspect
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ConfigurationError, ConflictError, ExpiredError, NotFoundError
+from ._bridge import resolve
 
 try:
     from agents.memory.session_settings import SessionSettings, resolve_session_limit
@@ -47,13 +47,6 @@ POP_KEY = "openai_pop"
 DEFAULT_APP = "openai-agents"
 _RETRIES = 16
 T = TypeVar("T")
-
-
-async def _call(value: Awaitable[T] | T) -> T:
-    """Await an ``AsyncSessionStore`` call; a sync store's result as it is."""
-    if inspect.isawaitable(value):
-        return await value
-    return value
 
 
 class SessionDBSession:
@@ -104,7 +97,7 @@ class SessionDBSession:
     async def close(self) -> None:
         """Close the store if this session opened it (``from_url``)."""
         if self._owns_store:
-            await _call(self.store.close())
+            await resolve(self.store.close())
 
     @property
     def _key(self) -> tuple[str, str, str]:
@@ -142,7 +135,7 @@ class SessionDBSession:
                 if not found:
                     return None
                 seq, item = found[-1]
-                await _call(self.store.append(
+                await resolve(self.store.append(
                     *self._key, [{"role": "system", "kind": "custom", "data": {POP_KEY: seq}}],
                     expected_version=version))
                 return item
@@ -155,7 +148,7 @@ class SessionDBSession:
     async def clear_session(self) -> None:
         """Delete the session: its items, its own state and its metadata
         (``app:`` and ``user:`` state stay). The next write starts afresh."""
-        await _call(self.store.delete(*self._key))
+        await resolve(self.store.delete(*self._key))
 
     # -- SessionDB extras ------------------------------------------------------
     async def state(self) -> dict[str, Any]:
@@ -176,13 +169,13 @@ class SessionDBSession:
         """The stored session without its events (version, state, metadata,
         times, ``expires_at``), or ``None`` if it does not exist or expired."""
         try:
-            return await _call(self.store.get(*self._key, last=0))
+            return await resolve(self.store.get(*self._key, last=0))
         except (NotFoundError, ExpiredError):
             return None
 
     async def touch(self) -> float | None:
         """Slide the idle expiry; the new ``expires_at``."""
-        return await _call(self.store.touch(*self._key))
+        return await resolve(self.store.touch(*self._key))
 
     @classmethod
     async def list_sessions(
@@ -197,7 +190,7 @@ class SessionDBSession:
     ) -> Page[Session]:
         """One page of the live sessions of ``app`` (of one user if given),
         oldest first, without events; pass ``next_cursor`` back for more."""
-        return await _call(store.sessions(app, user_id, metadata=metadata, limit=limit,
+        return await resolve(store.sessions(app, user_id, metadata=metadata, limit=limit,
                                           cursor=cursor))
 
     # -- internals -------------------------------------------------------------
@@ -205,16 +198,16 @@ class SessionDBSession:
         """Run ``write()``, creating the session first if it is missing, or
         replacing it if it expired."""
         try:
-            return await _call(write())
+            return await resolve(write())
         except NotFoundError:
             pass
         except ExpiredError:
-            await _call(self.store.delete(*self._key))
+            await resolve(self.store.delete(*self._key))
         with contextlib.suppress(ConflictError):  # created meanwhile by another writer
-            await _call(self.store.create(*self._key, idle_ttl=self.idle_ttl,
+            await resolve(self.store.create(*self._key, idle_ttl=self.idle_ttl,
                                           max_lifetime=self.max_lifetime,
                                           metadata=self.metadata or None))
-        return await _call(write())
+        return await resolve(write())
 
     async def _latest(self, limit: int | None) -> tuple[int, list[tuple[int, Any]]]:
         """The session's version and its newest ``limit`` live items as
@@ -224,7 +217,7 @@ class SessionDBSession:
         removed already, so reading backwards a counter of pending markers
         says which items are gone."""
         asked = self._window if limit is None else min(self._window, limit + 4)
-        stored = await _call(self.store.get(*self._key, last=asked))
+        stored = await resolve(self.store.get(*self._key, last=asked))
         chunk: list[Event] = list(stored.events)
         found: list[tuple[int, Any]] = []
         pending = 0
@@ -246,7 +239,7 @@ class SessionDBSession:
             if len(chunk) < asked or start <= 0:
                 return stored.version, found[::-1]
             asked = min(self._window, start)
-            page = await _call(self.store.events(*self._key, after_seq=start - asked,
+            page = await resolve(self.store.events(*self._key, after_seq=start - asked,
                                                  limit=asked))
             chunk = list(page.items)
 

@@ -15,9 +15,8 @@ left out of the dump (``TEXT_PART`` names the part) and put back from
 
 from __future__ import annotations
 
-import inspect
 import re
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from google.adk.events.event import Event as AdkEvent
@@ -31,15 +30,6 @@ DATA_KEY = "adk_event"
 TEXT_PART = "sessiondbTextPart"
 _ID = re.compile(r"[A-Za-z0-9_.:@+\-]{1,128}")
 T = TypeVar("T")
-
-
-async def call(value: Awaitable[T] | T) -> T:
-    """The result of a store method: awaited for an ``AsyncSessionStore``,
-    as it is for a sync ``SessionStore`` (whose calls are short enough to run
-    on the event loop: SQLite appends take tens of microseconds)."""
-    if inspect.isawaitable(value):
-        return await value
-    return value
 
 
 def from_adk(event: AdkEvent) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from google.adk.memory.memory_entry import MemoryEntry
 from google.genai import types
 
 from ...errors import ConflictError, NotFoundError
-from ._convert import call
+from .._bridge import resolve
 
 if TYPE_CHECKING:
     from google.adk.events.event import Event as AdkEvent
@@ -90,7 +90,7 @@ class SessionDBMemoryService(BaseMemoryService):
                 for start in range(0, len(new), self._batch):
                     batch = new[start:start + self._batch]
                     mark = _advance(mark, batch)
-                    version = await call(self.store.append(
+                    version = await resolve(self.store.append(
                         app, user_id, MEMORY_SESSION, [_memory_event(e, source) for e in batch],
                         state_delta={key: mark}, expected_version=version))
                 return
@@ -100,12 +100,12 @@ class SessionDBMemoryService(BaseMemoryService):
 
     async def _open(self, app: str, user_id: str) -> Session:
         try:
-            return await call(self.store.get(app, user_id, MEMORY_SESSION, last=0))
+            return await resolve(self.store.get(app, user_id, MEMORY_SESSION, last=0))
         except NotFoundError:
             try:
-                return await call(self.store.create(app, user_id, MEMORY_SESSION))
+                return await resolve(self.store.create(app, user_id, MEMORY_SESSION))
             except ConflictError:
-                return await call(self.store.get(app, user_id, MEMORY_SESSION, last=0))
+                return await resolve(self.store.get(app, user_id, MEMORY_SESSION, last=0))
 
     async def search_memory(
         self, *, app_name: str, user_id: str, query: str
@@ -116,7 +116,7 @@ class SessionDBMemoryService(BaseMemoryService):
         app = memory_app(app_name)
         while wanted:
             try:
-                page = await call(self.store.events(app, user_id, MEMORY_SESSION,
+                page = await resolve(self.store.events(app, user_id, MEMORY_SESSION,
                                                     limit=self._window, cursor=cursor))
             except NotFoundError:
                 break

@@ -16,7 +16,8 @@ from google.adk.sessions.session import Session as AdkSession
 from pydantic_core import to_jsonable_python
 
 from ...errors import ConflictError, ExpiredError, NotFoundError
-from ._convert import call, from_adk, timestamp, to_adk
+from .._bridge import resolve
+from ._convert import from_adk, timestamp, to_adk
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -110,7 +111,7 @@ class SessionDBSessionService(BaseSessionService):
     async def close(self) -> None:
         """Close the store if this service opened it (``from_url``)."""
         if self._owns_store:
-            await call(self.store.close())
+            await resolve(self.store.close())
 
     # -- sessions ----------------------------------------------------------------
     async def create_session(
@@ -125,7 +126,7 @@ class SessionDBSessionService(BaseSessionService):
         values = to_jsonable_python(state) if state else None
         for _ in range(2):
             try:
-                created = await call(self.store.create(
+                created = await resolve(self.store.create(
                     app_name, user_id, session_id or None, state=values,
                     idle_ttl=self.idle_ttl, max_lifetime=self.max_lifetime))
                 return _adk_session(created, [])
@@ -139,9 +140,9 @@ class SessionDBSessionService(BaseSessionService):
         """Delete the session if it expired (not purged yet): ADK sees it as
         gone, so its id is free again. Whether it was."""
         try:
-            await call(self.store.get(app, user, sid, last=0))
+            await resolve(self.store.get(app, user, sid, last=0))
         except ExpiredError:
-            await call(self.store.delete(app, user, sid))
+            await resolve(self.store.delete(app, user, sid))
             return True
         except NotFoundError:
             return True  # deleted meanwhile
@@ -173,11 +174,11 @@ class SessionDBSessionService(BaseSessionService):
         none older than ``after`` (inclusive), read one bounded window at a
         time from the newest backwards."""
         if limit == 0:
-            return await call(self.store.get(app, user, sid, last=0)), []
+            return await resolve(self.store.get(app, user, sid, last=0)), []
         asked = self._window if limit is None else min(limit, self._window)
         if after is not None:
             asked = min(asked, 100)  # most reads after a time want few events
-        stored = await call(self.store.get(app, user, sid, last=asked))
+        stored = await resolve(self.store.get(app, user, sid, last=asked))
         chunk = list(stored.events)
         newest_first: list[Event] = []
         while True:
@@ -193,7 +194,7 @@ class SessionDBSessionService(BaseSessionService):
             asked = min(self._window, start)
             if limit is not None:
                 asked = min(asked, limit - len(newest_first))
-            page = await call(self.store.events(app, user, sid, after_seq=start - asked,
+            page = await resolve(self.store.events(app, user, sid, after_seq=start - asked,
                                                 limit=asked))
             chunk = list(page.items)
 
@@ -220,17 +221,17 @@ class SessionDBSessionService(BaseSessionService):
     ) -> tuple[list[AdkSession], str | None]:
         """One page of sessions in creation order, and the cursor of the next
         page (``None`` on the last one)."""
-        page = await call(self.store.sessions(app_name, user_id, limit=page_size,
+        page = await resolve(self.store.sessions(app_name, user_id, limit=page_size,
                                               cursor=cursor))
         return [_adk_session(s, []) for s in page.items], page.next_cursor
 
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
-        await call(self.store.delete(app_name, user_id, session_id))
+        await resolve(self.store.delete(app_name, user_id, session_id))
 
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
         """The user's ``user:`` state, without the prefix. Read through one of
         the user's live sessions: ``{}`` when the user has none."""
-        page = await call(self.store.sessions(app_name, user_id, limit=1))
+        page = await resolve(self.store.sessions(app_name, user_id, limit=1))
         if not page.items:
             return {}
         return {k[5:]: v for k, v in page.items[0].state.items() if k.startswith("user:")}
@@ -256,7 +257,7 @@ class SessionDBSessionService(BaseSessionService):
             if expected is None:
                 expected = await self._version_from_events(session)
             try:
-                version = await call(self.store.append(*key, [stored],
+                version = await resolve(self.store.append(*key, [stored],
                                                        expected_version=expected))
             except ConflictError as exc:
                 raise StaleSessionError(STALE_MESSAGE) from exc
@@ -270,7 +271,7 @@ class SessionDBSessionService(BaseSessionService):
         """For a session this service did not hand out: the stored version if
         the store's last event is the session's last event, else stale."""
         try:
-            stored = await call(self.store.get(session.app_name, session.user_id, session.id,
+            stored = await resolve(self.store.get(session.app_name, session.user_id, session.id,
                                                last=1))
         except (NotFoundError, ExpiredError) as exc:
             raise SessionNotFoundError(f"Session {session.id} not found.") from exc
