@@ -46,20 +46,6 @@ _LOAD_HEAD = (
     f"(SELECT {_OBJECT} FROM app_state WHERE app = s.app) "
     "FROM sessions s WHERE s.app = ? AND s.user_id = ? AND s.session_id = ?"
 )
-# The common append in one statement: advance the head of a live session
-# that is at the expected version, and learn its row id and new version.
-# The same rules as decisions.plan_append (exists, not expired, version) and
-# expiry.expires_at; when it matches no row, the append takes the general
-# path, where the core decides and raises the exact error.
-_ADVANCE = (
-    "UPDATE sessions SET version = version + :n, updated_at = :now, expires_at = CASE "
-    "WHEN idle_ttl IS NULL THEN deadline WHEN deadline IS NULL THEN :now + idle_ttl "
-    "ELSE MIN(:now + idle_ttl, deadline) END "
-    "WHERE app = :app AND user_id = :user AND session_id = :sid "
-    "AND (expires_at IS NULL OR expires_at > :now) "
-    "AND (:expected IS NULL OR version = :expected) AND version + :n <= :max "
-    "RETURNING id, version"
-)
 _EVENT_COLUMNS = "seq, id, role, kind, content, content_is_json, data, state_delta, created_at"
 _INSERT_EVENT = f"INSERT INTO events (key, {_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _EVENT_RANGE = f"SELECT {_EVENT_COLUMNS} FROM events WHERE key BETWEEN ? AND ? ORDER BY key"
@@ -163,16 +149,6 @@ class SQLiteBackend:
     def append(self, request: AppendRequest) -> int:
         k = request.key
         with self._db.writing as conn:
-            if request.idempotency_key is None and request.events:
-                advanced = conn.execute(_ADVANCE, {
-                    "n": len(request.events), "now": request.now, "app": k.app,
-                    "user": k.user_id, "sid": k.session_id,
-                    "expected": request.expected_version, "max": MAX_SEQ}).fetchone()
-                if advanced is not None:
-                    sid, version = advanced
-                    rows = decisions.event_rows(request, version - len(request.events))
-                    self._write_append(conn, k, sid, rows, request)
-                    return version  # type: ignore[no-any-return]
             row = conn.execute(_SESSION, (k.app, k.user_id, k.session_id)).fetchone()
             prior = None
             if row is not None and request.idempotency_key is not None:
@@ -188,7 +164,11 @@ class SQLiteBackend:
                 raise LimitExceededError(
                     f"a SQLite session holds at most {MAX_SEQ} events", field="events",
                     limit=MAX_SEQ, actual=plan.version)
-            self._write_append(conn, k, sid, plan.rows, request)
+            conn.executemany(_INSERT_EVENT, [(event_key(sid, r[0]), *r) for r in plan.rows])
+            delta = request.delta
+            self._write_changes(conn, "session", (sid,), delta.session)
+            self._write_changes(conn, "user", (k.app, k.user_id), delta.user)
+            self._write_changes(conn, "app", (k.app,), delta.app)
             conn.execute(
                 "UPDATE sessions SET version = ?, updated_at = ?, expires_at = ? WHERE id = ?",
                 (plan.version, request.now, plan.expires_at, sid),
@@ -197,15 +177,6 @@ class SQLiteBackend:
                 conn.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?)",
                              (sid, request.idempotency_key, plan.version, request.fingerprint))
             return plan.version
-
-    def _write_append(self, conn: sqlite3.Connection, k: Key, sid: int, rows: list,
-                      request: AppendRequest) -> None:
-        """An append's event rows and state changes (the head is the caller's)."""
-        conn.executemany(_INSERT_EVENT, [(event_key(sid, r[0]), *r) for r in rows])
-        delta = request.delta
-        self._write_changes(conn, "session", (sid,), delta.session)
-        self._write_changes(conn, "user", (k.app, k.user_id), delta.user)
-        self._write_changes(conn, "app", (k.app,), delta.app)
 
     def events(self, request: EventsRequest) -> list[Event]:
         k = request.key
