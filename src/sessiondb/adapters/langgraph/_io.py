@@ -15,7 +15,7 @@ import asyncio
 import inspect
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Generator
 from typing import Any, NamedTuple, TypeVar
 
 T = TypeVar("T")
@@ -38,15 +38,16 @@ class Emit(NamedTuple):
 Plan = Generator[Op | Emit, Any, T]
 
 
-def iterate(store: Any, plan: Plan[Any]) -> Iterator[Any]:
-    """Run ``plan`` against a sync store, yielding what it emits."""
+def iterate(store: Any, plan: Plan[T]) -> Generator[Any, None, T]:
+    """Run ``plan`` against a sync store, yielding what it emits; returns
+    the plan's result."""
     value: Any = None
     error: BaseException | None = None
     while True:
         try:
             step = plan.throw(error) if error is not None else plan.send(value)
-        except StopIteration:
-            return
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
         value, error = None, None
         if isinstance(step, Emit):
             yield step.item
@@ -59,18 +60,12 @@ def iterate(store: Any, plan: Plan[Any]) -> Iterator[Any]:
 
 def run(store: Any, plan: Plan[T]) -> T:
     """Run a plan that emits nothing against a sync store; its result."""
-    value: Any = None
-    error: BaseException | None = None
+    steps = iterate(store, plan)
     while True:
         try:
-            step = plan.throw(error) if error is not None else plan.send(value)
+            next(steps)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
-        value, error = None, None
-        try:
-            value = getattr(store, step.name)(*step.args, **step.kwargs)
-        except Exception as exc:
-            error = exc
 
 
 async def _call(store: Any, op: Op, hop: bool) -> Any:
