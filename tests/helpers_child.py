@@ -20,6 +20,19 @@ import sessiondb
 from sessiondb.backends.sqlite.schema import migrate
 
 APP, USER = "app", "user"
+
+
+def all_events(store: sessiondb.SessionStore, sid: str,
+               page: int = 97) -> list[sessiondb.Event]:
+    """The whole history of ``sid``, read page by page through cursors."""
+    found: list[sessiondb.Event] = []
+    cursor = None
+    while True:
+        result = store.events(APP, USER, sid, limit=page, cursor=cursor)
+        found.extend(result.items)
+        if result.next_cursor is None:
+            return found
+        cursor = result.next_cursor
 BARRIER_TIMEOUT = 60.0
 
 

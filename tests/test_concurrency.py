@@ -16,10 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers_child import APP, USER, append_events, run_together
+from helpers_child import APP, USER, all_events, append_events, run_together
 
 import sessiondb
-from sessiondb import ConflictError, Event, SessionStore
+from sessiondb import ConflictError
 
 THREADS = 8
 APPENDS = 50
@@ -35,18 +35,6 @@ def url_of(tmp_path: Path) -> str:
 def new_session(url: str) -> str:
     with sessiondb.open_store(url) as store:
         return store.create(APP, USER, "s1").id
-
-
-def all_events(store: SessionStore, sid: str, page: int = 97) -> list[Event]:
-    """The whole history, read page by page through cursors."""
-    found: list[Event] = []
-    cursor = None
-    while True:
-        result = store.events(APP, USER, sid, limit=page, cursor=cursor)
-        found.extend(result.items)
-        if result.next_cursor is None:
-            return found
-        cursor = result.next_cursor
 
 
 def run_threads(count: int, body: Callable[[int], object]) -> list[object]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers_child import all_events
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
@@ -90,17 +91,6 @@ def open_store(kind: str) -> Iterator[SessionStore]:
     with tempfile.TemporaryDirectory() as tmp, \
             sessiondb.open_store(f"sqlite:///{Path(tmp) / 's.db'}", clock=clock) as store:
         yield store
-
-
-def all_events(store: SessionStore, sid: str, page: int = 1000) -> list[Event]:
-    found: list[Event] = []
-    cursor = None
-    while True:
-        result = store.events(APP, USER, sid, limit=page, cursor=cursor)
-        found.extend(result.items)
-        if result.next_cursor is None:
-            return found
-        cursor = result.next_cursor
 
 
 def session_scope(state: dict[str, Any]) -> dict[str, Any]:
