@@ -33,11 +33,20 @@ def events(user_text: str, reply: str) -> list[dict[str, str]]:
 
 
 # -- sessiondb, sync and async ------------------------------------------------
+def _keys(encrypted: bool) -> str | None:
+    """A fresh key ring for the encrypting contenders (any key will do)."""
+    if not encrypted:
+        return None
+    from sessiondb.crypto.keyring import new_key
+
+    return f"bench:{new_key()}"
+
+
 class SyncStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, encrypted: bool = False) -> None:
         import sessiondb
 
-        self.store = sessiondb.open_store(url)
+        self.store = sessiondb.open_store(url, keys=_keys(encrypted))
 
     def create(self, user: str, sid: str) -> None:
         self.store.create(APP, user, sid)
@@ -57,10 +66,10 @@ class SyncStore:
 
 
 class AsyncStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, encrypted: bool = False) -> None:
         import sessiondb
 
-        self.store = sessiondb.open_async_store(url)
+        self.store = sessiondb.open_async_store(url, keys=_keys(encrypted))
 
     async def create(self, user: str, sid: str) -> None:
         await self.store.create(APP, user, sid)

@@ -61,7 +61,7 @@ ENGINES = {
     "redis": ("w1_redis", "Engine"),
     "redis-cluster": ("w1_redis", "ClusterEngine"),
 }
-ALL_CONTENDERS = ("raw", "sync", "raw_async", "async")
+ALL_CONTENDERS = ("raw", "sync", "raw_async", "async", "sync_enc", "async_enc")
 
 
 def engine_class(name: str) -> Any:
@@ -76,7 +76,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     name, ns = args.worker, args.ns
     shape = (args.sessions, args.turns, args.warmup, args.seed)
     start = time.perf_counter()
-    if name in ("async", "raw_async"):
+    if name in ("async", "raw_async", "async_enc"):
         async def main() -> tuple[Recorder, dict[str, int]]:
             store = await engine.open_async(name, ns)
             rec = await run_async(store, *shape)

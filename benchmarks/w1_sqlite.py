@@ -10,6 +10,8 @@ with WAL and the run's ``synchronous`` setting (NORMAL, or FULL with
 - ``sync``:  ``sessiondb.open_store``;
 - ``async``: ``sessiondb.open_async_store``, awaited one call at a time.
   sqlite3 has no async API, so ``async`` is compared with ``raw`` too.
+- ``sync_enc``, ``async_enc``: the same with encryption at rest on (a fresh
+  key ring), each compared with its unencrypted twin.
 """
 
 from __future__ import annotations
@@ -107,8 +109,10 @@ class Engine:
     """A fresh file per contender run; its size on disk open and closed."""
 
     name = "sqlite"
-    contenders = ("raw", "sync", "async")
-    baselines: ClassVar[dict[str, str]] = {"raw": "raw", "sync": "raw", "async": "raw"}
+    contenders = ("raw", "sync", "async", "sync_enc", "async_enc")
+    # Encryption at rest is judged against the same store without it.
+    baselines: ClassVar[dict[str, str]] = {"raw": "raw", "sync": "raw", "async": "raw",
+                                           "sync_enc": "sync", "async_enc": "async"}
     size_keys = ("disk_open_bytes", "disk_closed_bytes")
 
     def __init__(self, url: str | None, synchronous: str) -> None:
@@ -141,10 +145,10 @@ class Engine:
     def open(self, contender: str, ns: str) -> Any:
         if contender == "raw":
             return RawSQLite(ns, self.synchronous)
-        return SyncStore(self._url(ns))
+        return SyncStore(self._url(ns), encrypted=contender.endswith("_enc"))
 
     async def open_async(self, contender: str, ns: str) -> Any:
-        return AsyncStore(self._url(ns))
+        return AsyncStore(self._url(ns), encrypted=contender.endswith("_enc"))
 
     def sizes(self, ns: str, store_open: bool) -> dict[str, int]:
         sizes = disk_bytes(ns)

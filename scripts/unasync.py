@@ -21,6 +21,7 @@ FILES = {"_async_store.py": "store.py"}
 RULES = [
     # our own names
     (r"\bAsyncSessionStore\b", "SessionStore"),
+    (r"\bAsyncSessionTokens\b", "SessionTokens"),
     (r"\bopen_async_store\b", "open_store"),
     (r"\bAsync([A-Z]\w*Backend)\b", r"\1"),
     (r"\._async\b", "._sync"),

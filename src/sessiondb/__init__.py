@@ -16,6 +16,8 @@ from ._async_store import AsyncSessionStore
 from ._core.limits import Limits
 from .backends import default_url, open_async_backend, open_backend
 from .clock import Clock, FrozenClock, SystemClock
+from .crypto.keyring import KeyRing
+from .crypto.setup import encrypting
 from .errors import (
     AuthError,
     BackendError,
@@ -45,6 +47,7 @@ __all__ = [
     "ExpiredError",
     "FrozenClock",
     "InvalidInputError",
+    "KeyRing",
     "LimitExceededError",
     "Limits",
     "NotFoundError",
@@ -60,20 +63,35 @@ __all__ = [
 
 
 def open_store(
-    url: str | None = None, *, clock: Clock | None = None, limits: Limits | None = None
+    url: str | None = None,
+    *,
+    clock: Clock | None = None,
+    limits: Limits | None = None,
+    keys: KeyRing | str | None = None,
 ) -> SessionStore:
-    """Open a sync store: ``memory://`` or ``sqlite:///path.db``.
+    """Open a sync store: ``memory://``, ``sqlite:///path.db``, ``postgresql://…``,
+    ``redis://…`` or ``redis+cluster://…``.
 
     With no URL: ``$SESSIONDB_URL``, else a SQLite file at
     ``$XDG_DATA_HOME/sessiondb/sessions.db`` (``~/.local/share/…``).
+
+    ``keys`` (a :class:`KeyRing` or ``"k2:<key>,k1:<key>"``) turns on
+    encryption at rest; so does ``$SESSIONDB_KEYS`` (or ``$SESSIONDB_KEYS_FILE``)
+    when ``keys`` is not given. See ``docs/security.md``.
     """
     url = url or default_url()
-    return SessionStore(open_backend(url), clock=clock, limits=limits, url=url)
+    backend = encrypting(open_backend(url), keys)
+    return SessionStore(backend, clock=clock, limits=limits, url=url)
 
 
 def open_async_store(
-    url: str | None = None, *, clock: Clock | None = None, limits: Limits | None = None
+    url: str | None = None,
+    *,
+    clock: Clock | None = None,
+    limits: Limits | None = None,
+    keys: KeyRing | str | None = None,
 ) -> AsyncSessionStore:
-    """Open an async store; the same URLs and defaults as :func:`open_store`."""
+    """Open an async store; the same URLs, keys and defaults as :func:`open_store`."""
     url = url or default_url()
-    return AsyncSessionStore(open_async_backend(url), clock=clock, limits=limits, url=url)
+    backend = encrypting(open_async_backend(url), keys, asynchronous=True)
+    return AsyncSessionStore(backend, clock=clock, limits=limits, url=url)

@@ -35,6 +35,7 @@ from .._core.state import (
 )
 from ..errors import ConflictError
 from ..models import Event, Session
+from .base import check_session_texts, shared_swaps
 
 _Address = tuple[str, str, str]
 
@@ -215,6 +216,41 @@ class MemoryBackend:
                 self._sessions[address] = item
                 count += 1
         return count
+
+    # -- rewriting stored texts (see base.py) ---------------------------
+    def bundle(self, key: Key) -> SessionBundle | None:
+        with self._lock:
+            stored = self._find(key)
+            return None if stored is None else stored.copy()
+
+    def replace_session(self, old_version: int, bundle: SessionBundle) -> bool:
+        check_session_texts(old_version, bundle)
+        with self._lock:
+            stored = self._find(Key(bundle.app, bundle.user_id, bundle.id))
+            if stored is None or stored.version != old_version:
+                return False
+            stored.metadata = dict(bundle.metadata)
+            stored.base_state = dict(bundle.base_state)
+            stored.state = dict(bundle.state)
+            events = stored.events
+            for seq, _, _, _, content, as_json, data, delta, _ in bundle.events:
+                row = events[seq - 1]
+                events[seq - 1] = (*row[:4], content, as_json, data, delta, row[8])
+            return True
+
+    def replace_shared(self, old: ScopeState, new: ScopeState) -> int:
+        swaps = shared_swaps(old, new)
+        with self._lock:
+            state = (self._apps.get(new.app) if new.user_id is None
+                     else self._users.get((new.app, new.user_id)))
+            if not state:
+                return 0
+            replaced = 0
+            for key, was, value in swaps:
+                if state.get(key) == was:
+                    state[key] = value
+                    replaced += 1
+            return replaced
 
     def close(self) -> None:
         pass

@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Callable
 
 from .. import __version__
-from . import commands, demo, transfer
+from . import commands, demo, keys, transfer
 
 Handler = Callable[..., int]
 
@@ -165,4 +165,5 @@ def build_parser() -> argparse.ArgumentParser:
     demo_.add_argument("--phase", type=int, choices=(1, 2), help=argparse.SUPPRESS)
     demo_.add_argument("--session", metavar="SID",
                        help="the session id to use (default: a new random one)")
+    keys.register(top, command)
     return parser

@@ -34,6 +34,24 @@ _STATE_OF_ROW = """
     ) x
 """
 
+
+
+def _swap(table: str, scope: str) -> str:
+    """Compare-and-set of shared keys (arrays of keys, old and new texts).
+    Rows are locked in key order first, as the state writers of
+    :mod:`.schema` lock them, so this never deadlocks with them; a row
+    changed meanwhile is re-checked by the UPDATE against its committed
+    value, and left alone if that moved on."""
+    return (
+        "WITH t AS (SELECT * FROM unnest(%(keys)s::text[], %(olds)s::text[], "
+        "%(news)s::text[]) AS t(k, o, n)), "
+        f"locked AS MATERIALIZED (SELECT s.key FROM {{s}}.{table} s JOIN t ON s.key = t.k "
+        f"WHERE {scope} ORDER BY s.key FOR UPDATE OF s) "
+        f"UPDATE {{s}}.{table} s SET value = t.n FROM t, locked "
+        f"WHERE {scope} AND s.key = locked.key AND s.key = t.k AND s.value = t.o"
+    )
+
+
 _TEMPLATES = {
     "load": "SELECT * FROM {s}.load(%s::text, %s::text, %s::text, %s::bigint, %s::bigint, "
             "%s::integer, %s::boolean, %s::boolean)",
@@ -80,6 +98,22 @@ _TEMPLATES = {
                     "SELECT %s, * FROM unnest(%s::text[], %s::bigint[], %s::text[])",
     "write_user": f"SELECT {{s}}.write_user_state(%s::text, %s::text, {_CHANGES})",
     "write_app": f"SELECT {{s}}.write_app_state(%s::text, {_CHANGES})",
+    # Rewriting stored texts in place (see base.py). The head's UPDATE locks
+    # the session row as an append does, and re-checks the version on the
+    # row an append committed meanwhile, so the two are serialised.
+    "session_sid": "SELECT id FROM {s}.sessions "
+                   "WHERE app = %s AND user_id = %s AND session_id = %s",
+    "replace_head": "UPDATE {s}.sessions SET metadata = %s::jsonb, base_state = %s "
+                    "WHERE app = %s AND user_id = %s AND session_id = %s AND version = %s "
+                    "RETURNING id",
+    "replace_state": "DELETE FROM {s}.session_state WHERE sid = %s AND key <> ALL(%s::text[])",
+    "replace_events": "UPDATE {s}.events e SET content = x.content, content_is_json = x.js, "
+                      "data = x.data, state_delta = x.delta "
+                      "FROM unnest(%s::bigint[], %s::text[], %s::smallint[], %s::text[], "
+                      "%s::text[]) AS x(seq, content, js, data, delta) "
+                      "WHERE e.sid = %s AND e.seq = x.seq",
+    "swap_user": _swap("user_state", "s.app = %(app)s AND s.user_id = %(user)s"),
+    "swap_app": _swap("app_state", "s.app = %(app)s"),
 }
 
 
@@ -108,6 +142,12 @@ class Statements:
     restore_keys: str
     write_user: str
     write_app: str
+    session_sid: str
+    replace_head: str
+    replace_state: str
+    replace_events: str
+    swap_user: str
+    swap_app: str
 
     def __init__(self, quoted_schema: str) -> None:
         self.schema = quoted_schema

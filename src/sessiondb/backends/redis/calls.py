@@ -15,7 +15,7 @@ from typing import Any
 from ..._core import decisions
 from ..._core.expiry import expires_at
 from ..._core.jsonvalue import decode, encode, join_object, split_object
-from ..._core.records import SessionBundle
+from ..._core.records import ScopeState, SessionBundle
 from ..._core.requests import (
     AppendRequest,
     CreateRequest,
@@ -258,6 +258,24 @@ def bundle(app: str, user_id: str, session_id: str, reply: Reply,
         [codec.row(s, seq) for seq, s in enumerate(stored, 1)],
         {key: _prior(idempotency[key]) for key in sorted(idempotency)},
     )
+
+
+def replace_args(old_version: int, new: SessionBundle) -> list[Any]:
+    """Arguments of ``replace_session``: the head's texts, the events'
+    (seq and :func:`codec.row_texts`), then the whole session state."""
+    args: list[Any] = [new.id, old_version, encode_metadata(new.metadata),
+                       join_object(new.base_state), len(new.events)]
+    for row in new.events:
+        args.append(row[0])
+        args.append(codec.row_texts(row))
+    changes(args, new.state)  # type: ignore[arg-type]
+    return args
+
+
+def swap_args(scope: ScopeState, swaps: list[tuple[str, str, str]]) -> list[Any]:
+    """Arguments of ``replace_shared``: which hash of the slot, then
+    ``key, old, new`` triples."""
+    return [":a" if scope.user_id is None else ":u", *(x for swap in swaps for x in swap)]
 
 
 def _prior(stored: str) -> tuple[int, str]:

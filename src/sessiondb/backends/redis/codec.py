@@ -88,10 +88,17 @@ def row_text(row: EventRow) -> str:
     created_at]`` with content, data and delta as JSON (string content
     becomes a JSON string), so one decode gives every field back. Its
     place in the session's list gives its seq."""
-    _, event_id, role, kind, content, is_json, data, delta, created = row
+    return (f"[{_encode_string(row[1])},{_encode_string(row[2])},{_encode_string(row[3])},"
+            f"{row_texts(row)},{float(row[8])!r}]")
+
+
+def row_texts(row: EventRow) -> str:
+    """The middle of :func:`row_text`: ``content,data,delta``, the parts
+    ``replace_session`` rewrites. The parts around it (ids, roles and kinds
+    are ids, times are floats) hold no comma, so a script finds them."""
+    _, _, _, _, content, is_json, data, delta, _ = row
     stored = content if is_json else _encode_string(content)
-    return (f"[{_encode_string(event_id)},{_encode_string(role)},{_encode_string(kind)},"
-            f"{stored},{data or 'null'},{delta or 'null'},{float(created)!r}]")
+    return f"{stored},{data or 'null'},{delta or 'null'}"
 
 
 def event(stored: str, seq: int) -> Event:

@@ -1,5 +1,6 @@
 """Lua scripts for the less frequent operations: deleting a user, purging,
-export and import. The conventions are those of :mod:`.lua`."""
+export and import, rewriting stored texts. The conventions are those of
+:mod:`.lua`."""
 
 from __future__ import annotations
 
@@ -108,7 +109,49 @@ end
 return {1}
 """
 
+# Rewrite a session's stored texts in place, if its version is still the
+# one given: first read and check every event it names, then write.
+# Replies 1 done, 0 gone or moved on, -1 a stored event of unknown shape.
+REPLACE_SESSION = """
+local U = KEYS[1]
+local sid, old, meta, base = arg(), tonumber(arg()), arg(), arg()
+local h, e, s = session_keys(U, sid)
+local v = redis.call('HGET', h, 'v')
+if not v or tonumber(v) ~= old then return 0 end
+local at, rows = {}, {}
+for i = 1, tonumber(arg()) do
+  local seq, texts = tonumber(arg()), arg()
+  local stored = redis.call('LINDEX', e, seq - 1)
+  if not stored then return -1 end
+  local head = string.match(stored, '^%[[^,]*,[^,]*,[^,]*,')
+  local tail = string.match(stored, ',[^,]*%]$')
+  if not head or not tail then return -1 end
+  at[i], rows[i] = seq - 1, head .. texts .. tail
+end
+redis.call('HSET', h, 'm', meta, 'b', base)
+redis.call('DEL', s)
+apply(s)
+local ttl = redis.call('PTTL', h)
+if ttl > 0 then redis.call('PEXPIRE', s, ttl) end
+for i = 1, #at do redis.call('LSET', e, at[i], rows[i]) end
+return 1
+"""
+
+# Compare-and-set of shared keys: key, old, new triples; how many were set.
+REPLACE_SHARED = """
+local key = KEYS[1] .. arg()
+local count = 0
+for i = argi + 1, #ARGV, 3 do
+  if redis.call('HGET', key, ARGV[i]) == ARGV[i + 1] then
+    redis.call('HSET', key, ARGV[i], ARGV[i + 2])
+    count = count + 1
+  end
+end
+return count
+"""
+
 ADMIN = {
     "delete_user": DELETE_USER, "purge": PURGE, "purge_user": PURGE_USER,
     "purge_cas": PURGE_CAS, "bundle": BUNDLE, "restore": RESTORE,
+    "replace_session": REPLACE_SESSION, "replace_shared": REPLACE_SHARED,
 }

@@ -8,8 +8,10 @@ they finish in tens of microseconds or fail at once. When one finds the
 database locked (another process or thread is writing), it is rolled back
 — nothing was written — and runs again on the worker thread, whose own
 connection waits on the busy timeout as the sync store does. Operations that
-may run long (export, import, purges, deleting a user) and every operation
-under ``synchronous=full`` (an fsync per commit) always use the worker.
+may run long (export, import, purges, deleting a user, and the re-sealing
+operations ``bundle``, ``replace_session`` and ``replace_shared``) and every
+operation under ``synchronous=full`` (an fsync per commit) always use the
+worker: every method not in ``INLINE`` goes there.
 
 WAL checkpoints copy the log back into the database file and flush it: the
 commit that crosses SQLite's threshold would run one, for milliseconds, on

@@ -377,3 +377,19 @@ class SQLiteBackend:
 
     def close(self) -> None:
         self._db.close()
+
+    # -- rewriting stored texts in place (encryption at rest): rewrite.py --
+    def bundle(self, key: Key) -> SessionBundle | None:
+        from . import rewrite  # here: rewrite imports this module
+
+        return rewrite.bundle(self, key)
+
+    def replace_session(self, old_version: int, bundle: SessionBundle) -> bool:
+        from . import rewrite
+
+        return rewrite.replace_session(self, old_version, bundle)
+
+    def replace_shared(self, old: ScopeState, new: ScopeState) -> int:
+        from . import rewrite
+
+        return rewrite.replace_shared(self, old, new)

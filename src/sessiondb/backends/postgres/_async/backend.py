@@ -31,6 +31,7 @@ from ...._core.requests import (
 from ...._core.state import replay
 from ....errors import ConflictError
 from ....models import Event, Session
+from ...base import check_session_texts, shared_swaps
 from ..rows import (
     append_outcome,
     append_params,
@@ -221,6 +222,40 @@ class AsyncPostgresBackend:
                         [f for _, f in keys.values()]))
             count += 1
         return count
+
+    # -- rewriting stored texts (see base.py) ---------------------------
+    async def bundle(self, key: Key) -> SessionBundle | None:
+        row = await self._one(self._sql.session_sid, (key.app, key.user_id, key.session_id))
+        return None if row is None else await self._bundle(row[0])
+
+    async def replace_session(self, old_version: int, bundle: SessionBundle) -> bool:
+        check_session_texts(old_version, bundle)
+        sql = self._sql
+        async with self._db.connection() as conn, conn.transaction():
+            cursor = await conn.execute(sql.replace_head, (
+                encode_metadata(bundle.metadata), join_object(bundle.base_state), bundle.app,
+                bundle.user_id, bundle.id, old_version))
+            row = await cursor.fetchone()
+            if row is None:
+                return False  # gone, or its version moved on
+            await conn.execute(sql.replace_state, (row[0], list(bundle.state)))
+            if bundle.state:
+                await conn.execute(sql.restore_state, (row[0], *changes(bundle.state)))
+            if bundle.events:
+                columns = event_columns(bundle.events)
+                await conn.execute(sql.replace_events, (columns[0], *columns[4:8], row[0]))
+        return True
+
+    async def replace_shared(self, old: ScopeState, new: ScopeState) -> int:
+        swaps = shared_swaps(old, new)
+        if not swaps:
+            return 0
+        keys, olds, news = (list(column) for column in zip(*swaps, strict=True))
+        query = self._sql.swap_app if new.user_id is None else self._sql.swap_user
+        async with self._db.connection() as conn:
+            cursor = await conn.execute(query, {"app": new.app, "user": new.user_id,
+                                                "keys": keys, "olds": olds, "news": news})
+            return cursor.rowcount
 
     async def close(self) -> None:
         await self._db.close()

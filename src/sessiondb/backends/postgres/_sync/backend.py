@@ -23,6 +23,7 @@ from ...._core.requests import (
 from ...._core.state import replay
 from ....errors import ConflictError
 from ....models import Event, Session
+from ...base import check_session_texts, shared_swaps
 from ..rows import (
     append_outcome,
     append_params,
@@ -213,6 +214,40 @@ class PostgresBackend:
                         [f for _, f in keys.values()]))
             count += 1
         return count
+
+    # -- rewriting stored texts (see base.py) ---------------------------
+    def bundle(self, key: Key) -> SessionBundle | None:
+        row = self._one(self._sql.session_sid, (key.app, key.user_id, key.session_id))
+        return None if row is None else self._bundle(row[0])
+
+    def replace_session(self, old_version: int, bundle: SessionBundle) -> bool:
+        check_session_texts(old_version, bundle)
+        sql = self._sql
+        with self._db.connection() as conn, conn.transaction():
+            cursor = conn.execute(sql.replace_head, (
+                encode_metadata(bundle.metadata), join_object(bundle.base_state), bundle.app,
+                bundle.user_id, bundle.id, old_version))
+            row = cursor.fetchone()
+            if row is None:
+                return False  # gone, or its version moved on
+            conn.execute(sql.replace_state, (row[0], list(bundle.state)))
+            if bundle.state:
+                conn.execute(sql.restore_state, (row[0], *changes(bundle.state)))
+            if bundle.events:
+                columns = event_columns(bundle.events)
+                conn.execute(sql.replace_events, (columns[0], *columns[4:8], row[0]))
+        return True
+
+    def replace_shared(self, old: ScopeState, new: ScopeState) -> int:
+        swaps = shared_swaps(old, new)
+        if not swaps:
+            return 0
+        keys, olds, news = (list(column) for column in zip(*swaps, strict=True))
+        query = self._sql.swap_app if new.user_id is None else self._sql.swap_user
+        with self._db.connection() as conn:
+            cursor = conn.execute(query, {"app": new.app, "user": new.user_id,
+                                                "keys": keys, "olds": olds, "news": news})
+            return cursor.rowcount
 
     def close(self) -> None:
         self._db.close()

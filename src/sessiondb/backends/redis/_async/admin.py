@@ -1,4 +1,5 @@
-"""Deleting users, purging expired sessions, export and import."""
+"""Deleting users, purging expired sessions, export and import, and
+rewriting stored texts in place (see base.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from ...._core.records import Record, ScopeState, SessionBundle, read_records, scope_record
-from ....errors import ConflictError
+from ...._core.requests import Key
+from ....errors import BackendError, ConflictError
+from ...base import check_session_texts, shared_swaps
 from .. import calls, codec
 from .client import Client
 
@@ -163,3 +166,27 @@ class Admin:
         await self.client.script("app_step", [self.names.app(item.app)],
                                  [*args, "", item.user_id or "", "0"])
         await self.client.script("global_step", [self.names.globals], [item.app, "", ""])
+
+    # -- rewriting stored texts --------------------------------------------
+    async def bundle(self, key: Key) -> SessionBundle | None:
+        return await self._bundle(key.app, key.user_id, key.session_id)
+
+    async def replace_session(self, old_version: int, bundle: SessionBundle) -> bool:
+        """One script in the user's slot: atomic against an append."""
+        check_session_texts(old_version, bundle)
+        reply = await self.client.script("replace_session",
+                                         [self.names.user(bundle.app, bundle.user_id)],
+                                         calls.replace_args(old_version, bundle))
+        if reply == -1:
+            raise BackendError(f"a stored event of session {bundle.id!r} is not in the "
+                               "form this SessionDB writes")
+        return bool(reply)
+
+    async def replace_shared(self, old: ScopeState, new: ScopeState) -> int:
+        swaps = shared_swaps(old, new)
+        if not swaps:
+            return 0
+        base = (self.names.app(new.app) if new.user_id is None
+                else self.names.user(new.app, new.user_id))
+        return int(await self.client.script("replace_shared", [base],
+                                            calls.swap_args(new, swaps)))

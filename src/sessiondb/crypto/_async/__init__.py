@@ -1,0 +1,1 @@
+"""Store-backed parts of :mod:`sessiondb.crypto`, async source of ``_sync``."""

@@ -1,0 +1,116 @@
+"""A backend wrapper that encrypts: requests are sealed on the way in,
+results opened on the way out (see :mod:`sessiondb.crypto.encryption`).
+
+It is inserted only when a store has a key ring, so a store without one pays
+nothing. Export and import move the sealed values as they are: a backup
+stays encrypted. Written once as async code; the sync twin is generated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from ..._core.requests import (
+    AppendRequest,
+    CreateRequest,
+    EventsRequest,
+    ForkRequest,
+    GetRequest,
+    Key,
+    ListRequest,
+)
+from ...errors import ConflictError
+from ...models import Event, Session
+from ..encryption import Encryption
+
+#: How often a re-seal is retried when a writer keeps moving the session on.
+RESEAL_ATTEMPTS = 5
+
+
+class AsyncEncryptedBackend:
+    def __init__(self, inner: Any, encryption: Encryption) -> None:
+        self.inner = inner
+        self.encryption = encryption
+
+    async def create(self, request: CreateRequest) -> Session:
+        session = await self.inner.create(self.encryption.seal_create(request))
+        return self.encryption.open_session(session)
+
+    async def get(self, request: GetRequest) -> Session:
+        return self.encryption.open_session(await self.inner.get(request))
+
+    async def append(self, request: AppendRequest) -> int:
+        return await self.inner.append(self.encryption.seal_append(request))  # type: ignore[no-any-return]
+
+    async def events(self, request: EventsRequest) -> list[Event]:
+        return self.encryption.open_events(request.key, await self.inner.events(request))
+
+    async def sessions(self, request: ListRequest) -> list[Session]:
+        found = await self.inner.sessions(self.encryption.seal_list(request))
+        return [self.encryption.open_session(s) for s in found]
+
+    async def fork(self, request: ForkRequest) -> Session:
+        """The backend copies the sealed values; they are then sealed anew for
+        the fork's place (a value copied as it is would not open there). If
+        that fails, the fork is deleted: it never stays half readable."""
+        forked = await self.inner.fork(request)
+        source = request.key
+        target = Key(source.app, source.user_id, forked.id)
+        try:
+            await self.reseal_session(target, source)
+        except BaseException:
+            await self.inner.delete(target)
+            raise
+        # Read back what a plain fork returns: its state and newest events.
+        window = GetRequest(target, request.now, len(forked.events), None, None)
+        return self.encryption.open_session(await self.inner.get(window))
+
+    async def reseal_session(self, key: Key, source: Key | None = None) -> bool:
+        """Seal every value of one session anew with the primary key, for its
+        own place (or moving it from ``source``); whether the session exists.
+        Atomic against concurrent appends: retried if one moved it on."""
+        for _ in range(RESEAL_ATTEMPTS):
+            bundle = await self.inner.bundle(key)
+            if bundle is None:
+                return False
+            resealed = self.encryption.reseal_bundle(bundle, source)
+            if resealed == bundle:
+                return True
+            if await self.inner.replace_session(bundle.version, resealed):
+                return True
+        raise ConflictError(f"session {key.session_id!r} kept changing while being re-sealed; "
+                            "run again")
+
+    async def reseal_shared(self, scope: Any) -> int:
+        """Seal an app's or a user's shared state anew with the primary key."""
+        resealed = self.encryption.reseal_scope(scope)
+        if resealed == scope:
+            return 0
+        return await self.inner.replace_shared(scope, resealed)  # type: ignore[no-any-return]
+
+    async def delete(self, key: Key) -> bool:
+        return await self.inner.delete(key)  # type: ignore[no-any-return]
+
+    async def delete_user(self, app: str, user_id: str) -> int:
+        return await self.inner.delete_user(app, user_id)  # type: ignore[no-any-return]
+
+    async def touch(self, key: Key, now: float) -> float | None:
+        return await self.inner.touch(key, now)  # type: ignore[no-any-return]
+
+    async def purge_expired(self, now: float, limit: int) -> int:
+        return await self.inner.purge_expired(now, limit)  # type: ignore[no-any-return]
+
+    async def dump(self, app: str | None) -> AsyncIterator[dict[str, Any]]:
+        async for record in self.inner.dump(app):
+            yield record
+
+    async def restore(self, records: Iterable[dict[str, Any]]) -> int:
+        return await self.inner.restore(records)  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    def __getattr__(self, name: str) -> Any:
+        # Backend-specific extras (e.g. SQLite's checkpoint) pass through.
+        return getattr(self.inner, name)

@@ -1,0 +1,1 @@
+"""The async persistence of web sessions; ``_sync/`` is its generated twin."""
