@@ -22,6 +22,7 @@ RULES = [
     # our own names
     (r"\bAsyncSessionStore\b", "SessionStore"),
     (r"\bAsyncSessionTokens\b", "SessionTokens"),
+    (r"\bAsyncUserKeys\b", "UserKeys"),
     (r"\bopen_async_store\b", "open_store"),
     (r"\bAsync([A-Z]\w*Backend)\b", r"\1"),
     (r"\._async\b", "._sync"),

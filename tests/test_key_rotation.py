@@ -98,7 +98,7 @@ def test_the_cli_makes_keys_and_rotates(tmp_path: Path, monkeypatch: pytest.Monk
     assert main(["--db", db, "--json", "keys", "rotate"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report == {"primary_key": "new", "sessions": 2, "shared_scopes": 2,
-                      "shared_keys_resealed": 2}
+                      "shared_keys_resealed": 2, "user_keys_rewrapped": 0}
     path = db.removeprefix("sqlite:///")
     with sqlite3.connect(path) as conn:
         text = " ".join(str(r) for t in ("sessions", "events", "session_state", "user_state",

@@ -68,6 +68,7 @@ def open_store(
     clock: Clock | None = None,
     limits: Limits | None = None,
     keys: KeyRing | str | None = None,
+    user_keys: bool | str = False,
 ) -> SessionStore:
     """Open a sync store: ``memory://``, ``sqlite:///path.db``, ``postgresql://…``,
     ``redis://…`` or ``redis+cluster://…``.
@@ -77,10 +78,12 @@ def open_store(
 
     ``keys`` (a :class:`KeyRing` or ``"k2:<key>,k1:<key>"``) turns on
     encryption at rest; so does ``$SESSIONDB_KEYS`` (or ``$SESSIONDB_KEYS_FILE``)
-    when ``keys`` is not given. See ``docs/security.md``.
+    when ``keys`` is not given. ``user_keys=True`` (or the URL of a separate
+    key store) seals each user's data by a key of their own that
+    ``delete_user`` destroys (crypto-shredding). See ``docs/security.md``.
     """
     url = url or default_url()
-    backend = encrypting(open_backend(url), keys)
+    backend = encrypting(open_backend(url), keys, user_keys=user_keys)
     return SessionStore(backend, clock=clock, limits=limits, url=url)
 
 
@@ -90,8 +93,9 @@ def open_async_store(
     clock: Clock | None = None,
     limits: Limits | None = None,
     keys: KeyRing | str | None = None,
+    user_keys: bool | str = False,
 ) -> AsyncSessionStore:
     """Open an async store; the same URLs, keys and defaults as :func:`open_store`."""
     url = url or default_url()
-    backend = encrypting(open_async_backend(url), keys, asynchronous=True)
+    backend = encrypting(open_async_backend(url), keys, asynchronous=True, user_keys=user_keys)
     return AsyncSessionStore(backend, clock=clock, limits=limits, url=url)

@@ -35,7 +35,8 @@ def rotate(args: argparse.Namespace, out: Output) -> int:
     if out.json_mode:
         out.json({"primary_key": primary, "sessions": done.sessions,
                   "shared_scopes": done.shared_scopes,
-                  "shared_keys_resealed": done.shared_keys_resealed})
+                  "shared_keys_resealed": done.shared_keys_resealed,
+                  "user_keys_rewrapped": done.user_keys_rewrapped})
     else:
         out.line(f"every value of {done.sessions} session{'s' if done.sessions != 1 else ''} "
                  f"and {done.shared_scopes} shared scope"

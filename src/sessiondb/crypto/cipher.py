@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import binascii
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import AuthError, ConfigurationError
 
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from .keyring import KeyRing
 
 PREFIX = "sdb1."
+#: The key id in tokens sealed by a user's own data key (see :mod:`.user_keys`);
+#: not a valid ring key id, so the two never collide.
+USER_KEY_ID = "@user"
 DETERMINISTIC_PREFIX = "sdb1d."
 NONCE_BYTES = 12
 _b64 = binascii.b2a_base64
@@ -46,10 +49,11 @@ def _aead_classes():  # type: ignore[no-untyped-def]
 class Cipher:
     """Seals and opens values with a key ring (new values: the primary key)."""
 
-    __slots__ = ("_det", "_gcm", "_prefix", "primary_gcm", "ring")
+    __slots__ = ("_aesgcm", "_det", "_gcm", "_prefix", "primary_gcm", "ring")
 
     def __init__(self, ring: KeyRing) -> None:
         aesgcm, aessiv = _aead_classes()
+        self._aesgcm = aesgcm
         self.ring = ring
         self._gcm = {kid: aesgcm(ring.derive("value-encryption", kid)) for kid in ring.ids}
         self._det = {kid: aessiv(ring.derive("metadata-encryption", kid)
@@ -62,22 +66,41 @@ class Cipher:
     def primary_id(self) -> str:
         return self.ring.primary_id
 
-    def seal(self, plaintext: bytes, ad: bytes) -> str:
+    def seal(self, plaintext: bytes, ad: bytes, user_key: Any = None) -> str:
+        """A token of ``plaintext`` bound to ``ad``: sealed by the ring's
+        primary key, or by ``user_key`` (an AESGCM) when given."""
         nonce = os.urandom(NONCE_BYTES)
+        if user_key is not None:
+            return (f"{PREFIX}{USER_KEY_ID}."
+                    + _b64(nonce + user_key.encrypt(nonce, plaintext, ad),
+                           newline=False).decode("ascii"))
         sealed = self.primary_gcm.encrypt(nonce, plaintext, ad)
         return self._prefix + _b64(nonce + sealed, newline=False).decode("ascii")
 
-    def open(self, token: object, ad: bytes, what: str) -> bytes:
+    def new_user_key(self) -> bytes:
+        return os.urandom(32)
+
+    def user_key(self, raw: bytes) -> Any:
+        return self._aesgcm(raw)
+
+    def open(self, token: object, ad: bytes, what: str, user_key: Any = None) -> bytes:
         """The plaintext of ``token``; ``AuthError`` naming ``what`` if it is
-        not a value sealed for this place by a key of the ring."""
+        not a value sealed for this place by a key of the ring (or by the
+        user's data key ``user_key``)."""
         if type(token) is not str or not token.startswith(PREFIX):
             raise AuthError(f"{what} is not encrypted: refusing to read plaintext "
                             "under an encrypting store")
         kid, _, body = token[5:].partition(".")
         gcm = self._gcm.get(kid)
         if gcm is None:
-            raise AuthError(f"{what} was encrypted with key {kid!r}, "
-                            "which is not in the key ring")
+            if kid != USER_KEY_ID:
+                raise AuthError(f"{what} was encrypted with key {kid!r}, "
+                                "which is not in the key ring")
+            if user_key is None:
+                raise AuthError(f"{what} was encrypted with its user's data key, which "
+                                "does not exist: the user was deleted (crypto-shredded), "
+                                "or this store was opened without user_keys")
+            gcm = user_key
         try:
             raw = _unb64(body)
             return gcm.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], ad)

@@ -33,10 +33,13 @@ from .._core.requests import AppendRequest, CreateRequest, Key, ListRequest
 from .._core.state import APP_PREFIX, EMPTY_DELTA, TEMP_PREFIX, USER_PREFIX, ScopedDelta, replay
 from ..errors import AuthError
 from ..models import Event, Session
-from .cipher import Cipher
+from .cipher import USER_KEY_ID, Cipher
 from .keyring import KeyRing
 
 _new_event = tuple.__new__
+
+#: A user's own data key (an AESGCM), or None: the key ring's primary key.
+UserKey = Any
 
 #: An opened event: (token, place, content if a string, content JSON text
 #: otherwise, data JSON text, delta JSON text).
@@ -91,19 +94,27 @@ class Encryption:
     def _event_places(key: Key) -> str:
         return f"e|{key.app}|{key.user_id}|{key.session_id}|"
 
+    def forget(self) -> None:
+        """Drop every remembered plaintext (after a user's key is destroyed)."""
+        self._values.clear()
+        self._events.clear()
+
     # -- sealing ------------------------------------------------------------
 
-    def _seal_value(self, text: str, place: str) -> str:
-        """A JSON value's text -> the JSON text of its token."""
-        return '"' + self.cipher.seal(text.encode(), place.encode()) + '"'
+    def _seal_value(self, text: str, place: str, uk: UserKey = None) -> str:
+        """A JSON value's text -> the JSON text of its token. App-scope values
+        are never sealed by a user's key: every user reads them."""
+        if uk is not None and place[0] == "a":
+            uk = None
+        return '"' + self.cipher.seal(text.encode(), place.encode(), uk) + '"'
 
-    def _seal_delta(self, key: Key, delta: ScopedDelta) -> ScopedDelta:
+    def _seal_delta(self, key: Key, delta: ScopedDelta, uk: UserKey = None) -> ScopedDelta:
         """A delta with each value sealed for its state key (deletions, a
         recorded ``null``, stay as they are: a key's absence is not secret)."""
         if not delta.persisted:
             return delta
         persisted = {name: text if text == "null" else
-                     self._seal_value(text, self.state_place(key, name))
+                     self._seal_value(text, self.state_place(key, name), uk)
                      for name, text in delta.persisted.items()}
         scopes: tuple[dict[str, str | None], ...] = ({}, {}, {})
         session, user, app = scopes
@@ -117,11 +128,11 @@ class Encryption:
                 session[name] = value
         return ScopedDelta(session, user, app, persisted)
 
-    def seal_create(self, request: CreateRequest) -> CreateRequest:
-        return replace(request, state=self._seal_delta(request.key, request.state),
+    def seal_create(self, request: CreateRequest, uk: UserKey = None) -> CreateRequest:
+        return replace(request, state=self._seal_delta(request.key, request.state, uk),
                        metadata=self.seal_metadata(request.key.app, request.metadata))
 
-    def seal_append(self, request: AppendRequest) -> AppendRequest:
+    def seal_append(self, request: AppendRequest, uk: UserKey = None) -> AppendRequest:
         places = self._event_places(request.key)
         drafts = request.events
         last = len(drafts) - 1
@@ -132,14 +143,15 @@ class Encryption:
             plain = _frame("j" if d.content_is_json else "s", d.stored, d.data_json,
                            join_object(recorded) if recorded else None)
             token = self.cipher.seal(plain.encode(),
-                                     f"{places}{d.id}|{d.role}|{d.kind}".encode())
+                                     f"{places}{d.id}|{d.role}|{d.kind}".encode(), uk)
             sealed.append(EventDraft(d.id, d.role, d.kind, token, 0, None, EMPTY_DELTA,
                                      d.id_given))
         fingerprint = request.fingerprint
         if fingerprint is not None:
             fingerprint = hmac.new(self._fingerprint_key, fingerprint.encode(),
                                    hashlib.sha256).hexdigest()
-        return replace(request, events=sealed, delta=self._seal_delta(request.key, request.delta),
+        return replace(request, events=sealed,
+                       delta=self._seal_delta(request.key, request.delta, uk),
                        last_delta={}, fingerprint=fingerprint)
 
     def seal_metadata(self, app: str, metadata: Mapping[str, str]) -> dict[str, str]:
@@ -158,17 +170,18 @@ class Encryption:
             del cache[next(iter(cache))]
         cache[token[-24:]] = entry
 
-    def _open_value(self, token: object, place: str, name: str) -> str:
+    def _open_value(self, token: object, place: str, name: str, uk: UserKey = None) -> str:
         if type(token) is str:
             hit = self._values.get(token[-24:])
             if hit is not None and hit[0] == token and hit[1] == place:
                 return hit[2]  # type: ignore[return-value]
-        text = self.cipher.open(token, place.encode(), f"state[{name!r}]").decode()
+        text = self.cipher.open(token, place.encode(), f"state[{name!r}]", uk).decode()
         self._remember(self._values, token, (token, place, text))  # type: ignore[arg-type]
         return text
 
-    def open_state(self, key: Key, state: Mapping[str, Any]) -> dict[str, Any]:
-        return {name: decode(self._open_value(token, self.state_place(key, name), name))
+    def open_state(self, key: Key, state: Mapping[str, Any],
+                   uk: UserKey = None) -> dict[str, Any]:
+        return {name: decode(self._open_value(token, self.state_place(key, name), name, uk))
                 for name, token in state.items()}
 
     def open_metadata(self, app: str, metadata: Mapping[str, str]) -> dict[str, str]:
@@ -176,15 +189,16 @@ class Encryption:
         return {k: det(v, f"m|{app}|{k}".encode(), f"metadata[{k!r}]").decode()
                 for k, v in metadata.items()}
 
-    def _open_event(self, token: object, place: str, seq: int) -> Opened:
-        plain = self.cipher.open(token, place.encode(), f"event {seq}").decode()
+    def _open_event(self, token: object, place: str, seq: int, uk: UserKey = None) -> Opened:
+        plain = self.cipher.open(token, place.encode(), f"event {seq}", uk).decode()
         flag, stored, data, delta = _unframe(plain)
         opened: Opened = (token, place, None if flag == "j" else stored,  # type: ignore[assignment]
                           stored if flag == "j" else None, data, delta)
         self._remember(self._events, token, opened)  # type: ignore[arg-type]
         return opened
 
-    def open_events(self, key: Key, events: list[Event] | tuple[Event, ...]) -> list[Event]:
+    def open_events(self, key: Key, events: list[Event] | tuple[Event, ...],
+                    uk: UserKey = None) -> list[Event]:
         places = self._event_places(key)
         cache = self._events
         opened = []
@@ -195,7 +209,7 @@ class Encryption:
             place = f"{places}{event_id}|{role}|{kind}"
             hit = cache.get(token[-24:]) if type(token) is str else None
             if hit is None or hit[0] != token or hit[1] != place:
-                hit = self._open_event(token, place, seq)
+                hit = self._open_event(token, place, seq, uk)
             text, data, delta = hit[3], hit[4], hit[5]
             opened.append(_new_event(Event, (
                 role, hit[2] if text is None else decode(text), kind,
@@ -203,31 +217,38 @@ class Encryption:
                 None if delta is None else decode(delta))))
         return opened
 
-    def open_session(self, s: Session) -> Session:
+    def open_session(self, s: Session, uk: UserKey = None) -> Session:
         key = Key(s.app, s.user_id, s.id)
-        return Session(s.app, s.user_id, s.id, self.open_state(key, s.state), s.version,
-                       tuple(self.open_events(key, s.events)) if s.events else (),
+        return Session(s.app, s.user_id, s.id, self.open_state(key, s.state, uk), s.version,
+                       tuple(self.open_events(key, s.events, uk)) if s.events else (),
                        self.open_metadata(s.app, s.metadata) if s.metadata else s.metadata,
                        s.created_at, s.updated_at, s.expires_at)
 
     # -- re-sealing (fork, key rotation) -------------------------------------
 
-    def _reseal_value(self, text: str, source: str, target: str, name: str) -> str:
+    def _current(self, token: str, uk: UserKey) -> bool:
+        """Whether ``token`` is sealed by the key new values get."""
+        return self.cipher.key_id(token) == (USER_KEY_ID if uk is not None
+                                             else self.cipher.primary_id)
+
+    def _reseal_value(self, text: str, source: str, target: str, name: str,
+                      uk: UserKey = None) -> str:
         """The JSON text of a state token, sealed anew for ``target`` by the
-        primary key (unchanged when that is what it already is)."""
+        current key (unchanged when that is what it already is)."""
         token = decode(text)
-        plain = self._open_value(token, source, name)
-        if source == target and self.cipher.key_id(token) == self.cipher.primary_id:
+        plain = self._open_value(token, source, name, uk)
+        if source == target and self._current(token, None if source[0] == "a" else uk):
             return text
-        return self._seal_value(plain, target)
+        return self._seal_value(plain, target, uk)
 
     def _reseal_state(self, state: Mapping[str, str], source: Key, target: Key,
-                      prefix: str = "") -> dict[str, str]:
+                      prefix: str = "", uk: UserKey = None) -> dict[str, str]:
         return {k: self._reseal_value(v, self.state_place(source, prefix + k),
-                                      self.state_place(target, prefix + k), prefix + k)
+                                      self.state_place(target, prefix + k), prefix + k, uk)
                 for k, v in state.items()}
 
-    def reseal_bundle(self, bundle: SessionBundle, source: Key | None = None) -> SessionBundle:
+    def reseal_bundle(self, bundle: SessionBundle, source: Key | None = None,
+                      uk: UserKey = None) -> SessionBundle:
         """``bundle`` with every value sealed by the primary key for its own
         place. ``source`` is the session a fork copied it from: the fork's
         state is then computed here, since its backend could not read the
@@ -238,39 +259,38 @@ class Encryption:
         new = bundle.copy()
         new.metadata = self.seal_metadata(bundle.app, self.open_metadata(bundle.app,
                                                                         bundle.metadata))
-        new.base_state = self._reseal_state(bundle.base_state, source, target)
+        new.base_state = self._reseal_state(bundle.base_state, source, target, uk=uk)
         rows: list[EventRow] = []
         deltas = []
         old_places, new_places = self._event_places(source), self._event_places(target)
-        primary = self.cipher.primary_id
         for seq, event_id, role, kind, stored, _, data, delta, created in bundle.events:
             if data is not None or delta is not None:
                 raise AuthError(f"event {seq} holds data outside its encrypted content")
             place = f"{old_places}{event_id}|{role}|{kind}"
-            opened = self._open_event(stored, place, seq)
-            if moved or self.cipher.key_id(stored) != primary:
+            opened = self._open_event(stored, place, seq, uk)
+            if moved or not self._current(stored, uk):
                 flag = "j" if opened[2] is None else "s"
                 plain = _frame(flag, opened[2] if opened[3] is None else opened[3],
                                opened[4], opened[5])
                 stored = self.cipher.seal(plain.encode(),
-                                          f"{new_places}{event_id}|{role}|{kind}".encode())
+                                          f"{new_places}{event_id}|{role}|{kind}".encode(), uk)
             rows.append((seq, event_id, role, kind, stored, 0, None, None, created))
             deltas.append(None if opened[5] is None else decode(opened[5]))
         new.events = rows
         if moved:
-            base = {k: self._open_value(decode(v), self.state_place(target, k), k)
+            base = {k: self._open_value(decode(v), self.state_place(target, k), k, uk)
                     for k, v in new.base_state.items()}
-            new.state = {k: self._seal_value(v, self.state_place(target, k))
+            new.state = {k: self._seal_value(v, self.state_place(target, k), uk)
                          for k, v in replay(base, deltas).items()}
         else:
-            new.state = self._reseal_state(bundle.state, source, target)
+            new.state = self._reseal_state(bundle.state, source, target, uk=uk)
         return new
 
-    def reseal_scope(self, scope: ScopeState) -> ScopeState:
-        """Shared state re-sealed by the primary key."""
+    def reseal_scope(self, scope: ScopeState, uk: UserKey = None) -> ScopeState:
+        """Shared state re-sealed by the current key."""
         if scope.user_id is None:
             key, prefix = Key(scope.app, "-", "-"), APP_PREFIX
         else:
             key, prefix = Key(scope.app, scope.user_id, "-"), USER_PREFIX
         return ScopeState(scope.app, scope.user_id,
-                          self._reseal_state(scope.state, key, key, prefix))
+                          self._reseal_state(scope.state, key, key, prefix, uk))

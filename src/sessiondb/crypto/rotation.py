@@ -11,6 +11,7 @@ retried; values written meanwhile already use the primary key.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from .._core.records import ScopeState, read_records
 from .._core.requests import Key
 from ..errors import ConfigurationError
 from ._sync.encrypted import EncryptedBackend
+from ._sync.user_keys import KEYS_APP
 
 if TYPE_CHECKING:
     from ..store import SessionStore
@@ -31,6 +33,7 @@ class Rotation:
     sessions: int = 0
     shared_scopes: int = 0
     shared_keys_resealed: int = 0
+    user_keys_rewrapped: int = 0
 
 
 def rotate(store: SessionStore, app: str | None = None,
@@ -50,13 +53,15 @@ def rotate(store: SessionStore, app: str | None = None,
     scopes: list[ScopeState] = []
     records = (r for r in backend.inner.dump(app) if r["type"] != "event")
     for record in records:
-        if record["type"] == "session":
+        if record["type"] == "session" and record["app"] != KEYS_APP:
             sessions.append(Key(record["app"], record["user_id"], record["id"]))
         elif record["type"] in ("app_state", "user_state"):
             scopes.extend(s for s in read_records([record]) if isinstance(s, ScopeState))
     if total is not None:
         total(len(sessions))
     done = Rotation()
+    if backend.user_keys is not None:
+        done.user_keys_rewrapped = backend.user_keys.rewrap(time.time())
     for scope in scopes:
         done.shared_keys_resealed += backend.reseal_shared(scope)
         done.shared_scopes += 1

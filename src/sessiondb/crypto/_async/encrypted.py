@@ -8,6 +8,7 @@ stays encrypted. Written once as async code; the sync twin is generated.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -23,32 +24,51 @@ from ..._core.requests import (
 from ...errors import ConflictError
 from ...models import Event, Session
 from ..encryption import Encryption
+from .user_keys import AsyncUserKeys
 
 #: How often a re-seal is retried when a writer keeps moving the session on.
 RESEAL_ATTEMPTS = 5
 
 
 class AsyncEncryptedBackend:
-    def __init__(self, inner: Any, encryption: Encryption) -> None:
+    def __init__(self, inner: Any, encryption: Encryption,
+                 user_keys: AsyncUserKeys | None = None) -> None:
         self.inner = inner
         self.encryption = encryption
+        self.user_keys = user_keys
+
+    async def _uk(self, app: str, user_id: str, now: float, create: bool = False) -> Any:
+        """The user's data key when per-user keys are on, else None."""
+        if self.user_keys is None:
+            return None
+        return await self.user_keys.get(app, user_id, now, create)
 
     async def create(self, request: CreateRequest) -> Session:
-        session = await self.inner.create(self.encryption.seal_create(request))
-        return self.encryption.open_session(session)
+        k = request.key
+        uk = await self._uk(k.app, k.user_id, request.now, create=True)
+        session = await self.inner.create(self.encryption.seal_create(request, uk))
+        return self.encryption.open_session(session, uk)
 
     async def get(self, request: GetRequest) -> Session:
-        return self.encryption.open_session(await self.inner.get(request))
+        session = await self.inner.get(request)
+        uk = await self._uk(session.app, session.user_id, request.now)
+        return self.encryption.open_session(session, uk)
 
     async def append(self, request: AppendRequest) -> int:
-        return await self.inner.append(self.encryption.seal_append(request))  # type: ignore[no-any-return]
+        k = request.key
+        uk = await self._uk(k.app, k.user_id, request.now, create=True)
+        return await self.inner.append(self.encryption.seal_append(request, uk))  # type: ignore[no-any-return]
 
     async def events(self, request: EventsRequest) -> list[Event]:
-        return self.encryption.open_events(request.key, await self.inner.events(request))
+        found = await self.inner.events(request)
+        k = request.key
+        uk = await self._uk(k.app, k.user_id, request.now)
+        return self.encryption.open_events(k, found, uk)
 
     async def sessions(self, request: ListRequest) -> list[Session]:
         found = await self.inner.sessions(self.encryption.seal_list(request))
-        return [self.encryption.open_session(s) for s in found]
+        return [self.encryption.open_session(s, await self._uk(s.app, s.user_id, request.now))
+                for s in found]
 
     async def fork(self, request: ForkRequest) -> Session:
         """The backend copies the sealed values; they are then sealed anew for
@@ -64,7 +84,7 @@ class AsyncEncryptedBackend:
             raise
         # Read back what a plain fork returns: its state and newest events.
         window = GetRequest(target, request.now, len(forked.events), None, None)
-        return self.encryption.open_session(await self.inner.get(window))
+        return await self.get(window)
 
     async def reseal_session(self, key: Key, source: Key | None = None) -> bool:
         """Seal every value of one session anew with the primary key, for its
@@ -74,7 +94,8 @@ class AsyncEncryptedBackend:
             bundle = await self.inner.bundle(key)
             if bundle is None:
                 return False
-            resealed = self.encryption.reseal_bundle(bundle, source)
+            uk = await self._uk(key.app, key.user_id, time.time())
+            resealed = self.encryption.reseal_bundle(bundle, source, uk)
             if resealed == bundle:
                 return True
             if await self.inner.replace_session(bundle.version, resealed):
@@ -84,7 +105,10 @@ class AsyncEncryptedBackend:
 
     async def reseal_shared(self, scope: Any) -> int:
         """Seal an app's or a user's shared state anew with the primary key."""
-        resealed = self.encryption.reseal_scope(scope)
+        uk = None
+        if scope.user_id is not None:
+            uk = await self._uk(scope.app, scope.user_id, time.time())
+        resealed = self.encryption.reseal_scope(scope, uk)
         if resealed == scope:
             return 0
         return await self.inner.replace_shared(scope, resealed)  # type: ignore[no-any-return]
@@ -93,7 +117,13 @@ class AsyncEncryptedBackend:
         return await self.inner.delete(key)  # type: ignore[no-any-return]
 
     async def delete_user(self, app: str, user_id: str) -> int:
-        return await self.inner.delete_user(app, user_id)  # type: ignore[no-any-return]
+        """Delete the user's data; with per-user keys, destroy their key too
+        (crypto-shredding: copies of their data elsewhere become unreadable)."""
+        deleted = await self.inner.delete_user(app, user_id)
+        if self.user_keys is not None:
+            await self.user_keys.destroy(app, user_id)
+            self.encryption.forget()
+        return deleted  # type: ignore[no-any-return]
 
     async def touch(self, key: Key, now: float) -> float | None:
         return await self.inner.touch(key, now)  # type: ignore[no-any-return]

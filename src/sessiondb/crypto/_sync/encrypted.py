@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Iterable
 from typing import Any
 
@@ -18,32 +19,51 @@ from ..._core.requests import (
 from ...errors import ConflictError
 from ...models import Event, Session
 from ..encryption import Encryption
+from .user_keys import UserKeys
 
 #: How often a re-seal is retried when a writer keeps moving the session on.
 RESEAL_ATTEMPTS = 5
 
 
 class EncryptedBackend:
-    def __init__(self, inner: Any, encryption: Encryption) -> None:
+    def __init__(self, inner: Any, encryption: Encryption,
+                 user_keys: UserKeys | None = None) -> None:
         self.inner = inner
         self.encryption = encryption
+        self.user_keys = user_keys
+
+    def _uk(self, app: str, user_id: str, now: float, create: bool = False) -> Any:
+        """The user's data key when per-user keys are on, else None."""
+        if self.user_keys is None:
+            return None
+        return self.user_keys.get(app, user_id, now, create)
 
     def create(self, request: CreateRequest) -> Session:
-        session = self.inner.create(self.encryption.seal_create(request))
-        return self.encryption.open_session(session)
+        k = request.key
+        uk = self._uk(k.app, k.user_id, request.now, create=True)
+        session = self.inner.create(self.encryption.seal_create(request, uk))
+        return self.encryption.open_session(session, uk)
 
     def get(self, request: GetRequest) -> Session:
-        return self.encryption.open_session(self.inner.get(request))
+        session = self.inner.get(request)
+        uk = self._uk(session.app, session.user_id, request.now)
+        return self.encryption.open_session(session, uk)
 
     def append(self, request: AppendRequest) -> int:
-        return self.inner.append(self.encryption.seal_append(request))  # type: ignore[no-any-return]
+        k = request.key
+        uk = self._uk(k.app, k.user_id, request.now, create=True)
+        return self.inner.append(self.encryption.seal_append(request, uk))  # type: ignore[no-any-return]
 
     def events(self, request: EventsRequest) -> list[Event]:
-        return self.encryption.open_events(request.key, self.inner.events(request))
+        found = self.inner.events(request)
+        k = request.key
+        uk = self._uk(k.app, k.user_id, request.now)
+        return self.encryption.open_events(k, found, uk)
 
     def sessions(self, request: ListRequest) -> list[Session]:
         found = self.inner.sessions(self.encryption.seal_list(request))
-        return [self.encryption.open_session(s) for s in found]
+        return [self.encryption.open_session(s, self._uk(s.app, s.user_id, request.now))
+                for s in found]
 
     def fork(self, request: ForkRequest) -> Session:
         """The backend copies the sealed values; they are then sealed anew for
@@ -59,7 +79,7 @@ class EncryptedBackend:
             raise
         # Read back what a plain fork returns: its state and newest events.
         window = GetRequest(target, request.now, len(forked.events), None, None)
-        return self.encryption.open_session(self.inner.get(window))
+        return self.get(window)
 
     def reseal_session(self, key: Key, source: Key | None = None) -> bool:
         """Seal every value of one session anew with the primary key, for its
@@ -69,7 +89,8 @@ class EncryptedBackend:
             bundle = self.inner.bundle(key)
             if bundle is None:
                 return False
-            resealed = self.encryption.reseal_bundle(bundle, source)
+            uk = self._uk(key.app, key.user_id, time.time())
+            resealed = self.encryption.reseal_bundle(bundle, source, uk)
             if resealed == bundle:
                 return True
             if self.inner.replace_session(bundle.version, resealed):
@@ -79,7 +100,10 @@ class EncryptedBackend:
 
     def reseal_shared(self, scope: Any) -> int:
         """Seal an app's or a user's shared state anew with the primary key."""
-        resealed = self.encryption.reseal_scope(scope)
+        uk = None
+        if scope.user_id is not None:
+            uk = self._uk(scope.app, scope.user_id, time.time())
+        resealed = self.encryption.reseal_scope(scope, uk)
         if resealed == scope:
             return 0
         return self.inner.replace_shared(scope, resealed)  # type: ignore[no-any-return]
@@ -88,7 +112,13 @@ class EncryptedBackend:
         return self.inner.delete(key)  # type: ignore[no-any-return]
 
     def delete_user(self, app: str, user_id: str) -> int:
-        return self.inner.delete_user(app, user_id)  # type: ignore[no-any-return]
+        """Delete the user's data; with per-user keys, destroy their key too
+        (crypto-shredding: copies of their data elsewhere become unreadable)."""
+        deleted = self.inner.delete_user(app, user_id)
+        if self.user_keys is not None:
+            self.user_keys.destroy(app, user_id)
+            self.encryption.forget()
+        return deleted  # type: ignore[no-any-return]
 
     def touch(self, key: Key, now: float) -> float | None:
         return self.inner.touch(key, now)  # type: ignore[no-any-return]
