@@ -41,9 +41,10 @@ _new_event = tuple.__new__
 #: A user's own data key (an AESGCM), or None: the key ring's primary key.
 UserKey = Any
 
-#: An opened event: (token, place, content if a string, content JSON text
-#: otherwise, data JSON text, delta JSON text).
-Opened = tuple[str, str, Any, str | None, str | None, str | None]
+#: An opened event: [token, place, content if a string, content JSON text
+#: otherwise, data JSON text, delta JSON text, the user key that opened it,
+#: the last Event built from it when that is immutable].
+Opened = list[Any]
 
 
 def _frame(flag: str, stored: str, data: str | None, delta: str | None) -> str:
@@ -72,7 +73,7 @@ class Encryption:
     def __init__(self, ring: KeyRing, cache_size: int = 8192) -> None:
         self.cipher = Cipher(ring)
         self._fingerprint_key = ring.derive("idempotency-fingerprint")
-        self._values: dict[str, tuple[str, str, bytes]] = {}
+        self._values: dict[str, tuple[str, str, str, UserKey]] = {}
         self._events: dict[str, Opened] = {}
         self._cache_size = cache_size
 
@@ -150,9 +151,9 @@ class Encryption:
         if fingerprint is not None:
             fingerprint = hmac.new(self._fingerprint_key, fingerprint.encode(),
                                    hashlib.sha256).hexdigest()
-        return replace(request, events=sealed,
-                       delta=self._seal_delta(request.key, request.delta, uk),
-                       last_delta={}, fingerprint=fingerprint)
+        return AppendRequest(request.key, request.now, sealed,
+                             self._seal_delta(request.key, request.delta, uk), {},
+                             request.expected_version, request.idempotency_key, fingerprint)
 
     def seal_metadata(self, app: str, metadata: Mapping[str, str]) -> dict[str, str]:
         det = self.cipher.seal_deterministic
@@ -173,10 +174,10 @@ class Encryption:
     def _open_value(self, token: object, place: str, name: str, uk: UserKey = None) -> str:
         if type(token) is str:
             hit = self._values.get(token[-24:])
-            if hit is not None and hit[0] == token and hit[1] == place:
+            if hit is not None and hit[0] == token and hit[1] == place and hit[3] is uk:
                 return hit[2]  # type: ignore[return-value]
         text = self.cipher.open(token, place.encode(), f"state[{name!r}]", uk).decode()
-        self._remember(self._values, token, (token, place, text))  # type: ignore[arg-type]
+        self._remember(self._values, token, (token, place, text, uk))  # type: ignore[arg-type]
         return text
 
     def open_state(self, key: Key, state: Mapping[str, Any],
@@ -192,8 +193,8 @@ class Encryption:
     def _open_event(self, token: object, place: str, seq: int, uk: UserKey = None) -> Opened:
         plain = self.cipher.open(token, place.encode(), f"event {seq}", uk).decode()
         flag, stored, data, delta = _unframe(plain)
-        opened: Opened = (token, place, None if flag == "j" else stored,  # type: ignore[assignment]
-                          stored if flag == "j" else None, data, delta)
+        opened: Opened = [token, place, None if flag == "j" else stored,
+                          stored if flag == "j" else None, data, delta, uk, None]
         self._remember(self._events, token, opened)  # type: ignore[arg-type]
         return opened
 
@@ -208,13 +209,20 @@ class Encryption:
                 raise AuthError(f"event {seq} holds data outside its encrypted content")
             place = f"{places}{event_id}|{role}|{kind}"
             hit = cache.get(token[-24:]) if type(token) is str else None
-            if hit is None or hit[0] != token or hit[1] != place:
+            if hit is None or hit[0] != token or hit[1] != place or hit[6] is not uk:
                 hit = self._open_event(token, place, seq, uk)
+            event = hit[7]
+            if event is not None and event[5] == seq and event[6] == created:
+                opened.append(event)  # immutable (string content, nothing else): shared
+                continue
             text, data, delta = hit[3], hit[4], hit[5]
-            opened.append(_new_event(Event, (
+            event = _new_event(Event, (
                 role, hit[2] if text is None else decode(text), kind,
                 None if data is None else decode(data), event_id, seq, created,
-                None if delta is None else decode(delta))))
+                None if delta is None else decode(delta)))
+            if text is None and data is None and delta is None:
+                hit[7] = event
+            opened.append(event)
         return opened
 
     def open_session(self, s: Session, uk: UserKey = None) -> Session:
