@@ -31,6 +31,7 @@ from .errors import (
     SessionDBError,
 )
 from .models import Event, Page, Session
+from .observe import Observer, observing
 from .store import SessionStore
 
 __version__ = "0.1.0"
@@ -51,6 +52,7 @@ __all__ = [
     "LimitExceededError",
     "Limits",
     "NotFoundError",
+    "Observer",
     "Page",
     "Session",
     "SessionDBError",
@@ -69,6 +71,7 @@ def open_store(
     limits: Limits | None = None,
     keys: KeyRing | str | None = None,
     user_keys: bool | str = False,
+    observer: Observer | None = None,
 ) -> SessionStore:
     """Open a sync store: ``memory://``, ``sqlite:///path.db``, ``postgresql://…``,
     ``redis://…`` or ``redis+cluster://…``.
@@ -81,9 +84,14 @@ def open_store(
     when ``keys`` is not given. ``user_keys=True`` (or the URL of a separate
     key store) seals each user's data by a key of their own that
     ``delete_user`` destroys (crypto-shredding). See ``docs/security.md``.
+
+    ``observer`` (e.g. ``sessiondb.http.metrics.PrometheusObserver()``) is told
+    of every backend operation; see ``docs/metrics.md``. Without one, nothing
+    is measured and nothing is paid.
     """
     url = url or default_url()
-    backend = encrypting(open_backend(url), keys, user_keys=user_keys)
+    backend = encrypting(observing(open_backend(url), observer, url), keys,
+                         user_keys=user_keys)
     return SessionStore(backend, clock=clock, limits=limits, url=url)
 
 
@@ -94,8 +102,10 @@ def open_async_store(
     limits: Limits | None = None,
     keys: KeyRing | str | None = None,
     user_keys: bool | str = False,
+    observer: Observer | None = None,
 ) -> AsyncSessionStore:
     """Open an async store; the same URLs, keys and defaults as :func:`open_store`."""
     url = url or default_url()
-    backend = encrypting(open_async_backend(url), keys, asynchronous=True, user_keys=user_keys)
+    backend = encrypting(observing(open_async_backend(url), observer, url, asynchronous=True),
+                         keys, asynchronous=True, user_keys=user_keys)
     return AsyncSessionStore(backend, clock=clock, limits=limits, url=url)

@@ -165,5 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo_.add_argument("--phase", type=int, choices=(1, 2), help=argparse.SUPPRESS)
     demo_.add_argument("--session", metavar="SID",
                        help="the session id to use (default: a new random one)")
+    from . import mcp  # mcp (the command) imports the MCP SDK only when it runs
+    mcp.register(top, command)
     keys.register(top, command)
+    from . import serve  # serve imports the server extra only when it runs
+    serve.add_commands(top, command)
     return parser

@@ -1,0 +1,266 @@
+"""Feeds: how a live event stream learns that a session has new events.
+
+One :class:`Feed` per process serves every open stream. Streams of one
+session share one *topic* (the highest version known for it); a signal
+wakes all of them at once, so 1,000 subscribers cost one notification, not
+1,000 polling loops. Signals arrive three ways:
+
+- :meth:`Feed.publish`, called by the HTTP service after each append it
+  makes: wakes this process's streams at once and, on PostgreSQL and Redis,
+  tells every other process through the engine (``pg_notify`` on one
+  ``LISTEN`` channel; Redis ``PUBLISH`` on one pub/sub channel).
+- The engine's message, received on one dedicated connection per process.
+- A poller per *watched* session that reads the session's version
+  (``store.get(..., last=0)``): every ``poll_interval`` seconds. On SQLite and
+  memory that is the feed itself (default 0.1 s); on PostgreSQL and Redis it
+  is a slow safety net (default 2 s) that catches appends made through the
+  library, which does not publish, and anything missed while reconnecting.
+  The poller also notices a deleted or expired session and ends its streams.
+
+Channels are namespaced by the store's schema (PostgreSQL) or key prefix and
+database (Redis), so two stores on one server never wake each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from .._async_store import AsyncSessionStore
+from ..errors import ConfigurationError, ExpiredError, NotFoundError, SessionDBError
+
+__all__ = ["Feed", "SessionKey", "Watch", "open_feed"]
+
+_log = logging.getLogger("sessiondb.http.live")
+
+SessionKey = tuple[str, str, str]
+#: At most this many pollers read the store at once.
+_POLL_CONCURRENCY = 16
+
+
+class _Topic:
+    """What this process knows of one watched session."""
+
+    __slots__ = ("changed", "ended", "nudge", "poller", "version", "watchers")
+
+    def __init__(self) -> None:
+        self.version = 0
+        self.ended = False
+        self.watchers = 0
+        self.changed = asyncio.Event()
+        """Replaced on every change: waiters hold the one current when they began."""
+        self.nudge = asyncio.Event()
+        """Set to make the poller read the version now."""
+        self.poller: asyncio.Task[None] | None = None
+
+    def advance(self, version: int) -> None:
+        if version > self.version:
+            self.version = version
+            self._wake()
+
+    def end(self) -> None:
+        if not self.ended:
+            self.ended = True
+            self._wake()
+
+    def _wake(self) -> None:
+        changed, self.changed = self.changed, asyncio.Event()
+        changed.set()
+
+
+class Watch:
+    """One stream's hold on a session's topic (see :meth:`Feed.watch`)."""
+
+    __slots__ = ("_topic",)
+
+    def __init__(self, topic: _Topic) -> None:
+        self._topic = topic
+
+    @property
+    def version(self) -> int:
+        """The highest version of the session known here."""
+        return self._topic.version
+
+    @property
+    def ended(self) -> bool:
+        """Whether the session was seen deleted or expired, or the feed closed."""
+        return self._topic.ended
+
+    async def wait(self, after: int, timeout: float) -> bool:
+        """Wait until the session has a version above ``after`` or has ended;
+        ``False`` if ``timeout`` seconds passed first."""
+        topic = self._topic
+        try:
+            async with asyncio.timeout(timeout):
+                while topic.version <= after and not topic.ended:
+                    await topic.changed.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+class Feed:
+    """Signals for the sessions this process's streams watch.
+
+    This base class polls (SQLite and memory stores); :class:`PostgresFeed`
+    and :class:`RedisFeed` add a push channel between processes. Use it as
+    ``async with open_feed(store, url) as feed`` or call :meth:`start` and
+    :meth:`aclose`.
+    """
+
+    def __init__(self, store: AsyncSessionStore, *, poll_interval: float | None = 0.1) -> None:
+        if poll_interval is not None and not 0 < poll_interval < float("inf"):
+            raise ConfigurationError("poll_interval must be a positive number of seconds "
+                                     f"or None, not {poll_interval!r}")
+        self.store = store
+        self.poll_interval = poll_interval
+        self._topics: dict[SessionKey, _Topic] = {}
+        self._closed = False
+        # Pollers share the store's connections with the requests: a thousand
+        # sessions starting to be watched at once must not take them all.
+        self._polling = asyncio.Semaphore(_POLL_CONCURRENCY)
+
+    async def start(self) -> None:
+        """Connect the push channel, if any (it reconnects by itself)."""
+
+    async def aclose(self) -> None:
+        """Stop every poller and end every open stream (they close cleanly);
+        a second call does nothing more."""
+        self._closed = True
+        topics, self._topics = list(self._topics.values()), {}
+        for topic in topics:
+            topic.end()
+            if topic.poller is not None:
+                topic.poller.cancel()
+        for topic in topics:
+            if topic.poller is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await topic.poller
+
+    async def __aenter__(self) -> Feed:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Any) -> AsyncIterator[None]:
+        """For an app's lifespan: the feed on ``app.state.feed``, where the
+        stream finds it, started for the app's life."""
+        app.state.feed = self
+        async with self:
+            yield
+
+    @contextlib.asynccontextmanager
+    async def watch(self, app: str, user_id: str, session_id: str) -> AsyncIterator[Watch]:
+        """Hold the session's topic for the block. Open it *before* reading
+        the events you have, so that no signal after that read is missed."""
+        key = (app, user_id, session_id)
+        topic = self._topics.get(key)
+        if topic is None or topic.ended:
+            topic = self._topics[key] = _Topic()
+            if self._closed:
+                topic.end()
+            else:
+                topic.poller = asyncio.create_task(self._poll(key, topic))
+        topic.watchers += 1
+        try:
+            yield Watch(topic)
+        finally:
+            topic.watchers -= 1
+            if topic.watchers == 0 and self._topics.get(key) is topic:
+                del self._topics[key]
+                if topic.poller is not None:
+                    topic.poller.cancel()
+
+    @property
+    def watched(self) -> int:
+        """How many sessions this process watches now."""
+        return len(self._topics)
+
+    async def publish(self, app: str, user_id: str, session_id: str,
+                      version: int | None = None) -> None:
+        """Say that the session reached ``version`` (what ``append``
+        returned); ``None`` means "changed otherwise, look" (after a delete,
+        say). Never raises for a transport failure, which is logged: the
+        append it follows has succeeded, and pollers catch up."""
+        self._signal((app, user_id, session_id), version)
+        if self._closed:
+            return
+        try:
+            await self._send(json.dumps([app, user_id, session_id, version]))
+        except Exception as exc:
+            _log.warning("live feed: could not publish to other processes: %s", exc)
+
+    async def _send(self, payload: str) -> None:
+        """Tell the other processes (nothing to do for a polling feed)."""
+
+    def _signal(self, key: SessionKey, version: int | None) -> None:
+        topic = self._topics.get(key)
+        if topic is None:
+            return
+        if version is None:
+            topic.nudge.set()
+        else:
+            topic.advance(version)
+
+    def _receive(self, payload: str) -> None:
+        """A payload from another process (or our own, echoed): signal it."""
+        try:
+            app, user_id, session_id, version = json.loads(payload)
+        except (ValueError, TypeError):
+            _log.warning("live feed: ignored a malformed message %r", payload[:200])
+            return
+        if isinstance(version, int) or version is None:
+            self._signal((str(app), str(user_id), str(session_id)), version)
+
+    def _nudge_all(self) -> None:
+        """Make every poller look now: messages may have been missed."""
+        for topic in self._topics.values():
+            topic.nudge.set()
+
+    async def _poll(self, key: SessionKey, topic: _Topic) -> None:
+        """Read the version when the topic starts (what was signalled before
+        it existed), then every ``poll_interval`` and when nudged."""
+        interval = self.poll_interval
+        while True:
+            topic.nudge.clear()
+            try:
+                async with self._polling:
+                    session = await self.store.get(*key, last=0)
+            except (NotFoundError, ExpiredError):
+                topic.end()
+                return
+            except SessionDBError as exc:  # unavailable: try again next time
+                _log.debug("live feed: could not read %s: %s", key, exc)
+            else:
+                topic.advance(session.version)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await topic.nudge.wait()
+
+
+def open_feed(store: AsyncSessionStore, url: str, *,
+              poll_interval: float | Literal["default"] | None = "default") -> Feed:
+    """The feed for a store opened from ``url`` (the same URL, password
+    included: the push feeds open their own connections).
+
+    ``poll_interval`` (seconds) overrides the default: 0.1 s polling on SQLite
+    and memory; a 2 s safety net on PostgreSQL and Redis, which ``None``
+    turns off when every write goes through the HTTP service.
+    """
+    from .live_push import PostgresFeed, RedisFeed
+
+    scheme = url.partition("://")[0]
+    push: type[PostgresFeed | RedisFeed] | None = (
+        PostgresFeed if scheme in ("postgresql", "postgres")
+        else RedisFeed if scheme in ("redis", "rediss", "redis+cluster") else None)
+    if push is not None:
+        return push(store, url, poll_interval=2.0 if poll_interval == "default"
+                    else poll_interval)
+    return Feed(store, poll_interval=0.1 if poll_interval == "default" else poll_interval)
