@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -70,11 +71,13 @@ class Encryption:
     is authenticated afresh.
     """
 
-    def __init__(self, ring: KeyRing, cache_size: int = 8192) -> None:
+    def __init__(self, ring: KeyRing, cache_size: int = 1024) -> None:
         self.cipher = Cipher(ring)
         self._fingerprint_key = ring.derive("idempotency-fingerprint")
-        self._values: dict[str, tuple[str, str, str, UserKey]] = {}
-        self._events: dict[str, Opened] = {}
+        # Oldest-first eviction needs an OrderedDict: popping the front of a
+        # plain dict leaves holes that every later eviction scans again.
+        self._values: OrderedDict[str, tuple[str, str, str, UserKey]] = OrderedDict()
+        self._events: OrderedDict[str, Opened] = OrderedDict()
         self._cache_size = cache_size
 
     # A place is "|"-joined: ids, roles and kinds cannot hold "|", and the one
@@ -166,9 +169,9 @@ class Encryption:
 
     # -- opening ------------------------------------------------------------
 
-    def _remember(self, cache: dict[str, Any], token: str, entry: Any) -> None:
+    def _remember(self, cache: OrderedDict[str, Any], token: str, entry: Any) -> None:
         if len(cache) >= self._cache_size:
-            del cache[next(iter(cache))]
+            cache.popitem(last=False)
         cache[token[-24:]] = entry
 
     def _open_value(self, token: object, place: str, name: str, uk: UserKey = None) -> str:
