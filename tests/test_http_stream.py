@@ -4,6 +4,7 @@ clients), on SQLite, PostgreSQL and Redis; and feeds across processes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -15,7 +16,7 @@ import httpx
 import pytest
 import uvicorn
 from pg_helpers import Schemas, fresh_schemas
-from redis_helpers import url_factory
+from redis_helpers import redis_cluster_servers, url_factory
 from starlette.applications import Starlette
 
 import sessiondb
@@ -26,6 +27,8 @@ from sessiondb.http.live_push import RedisFeed
 from sessiondb.http.problems import handle_error
 from sessiondb.http.stream import routes
 from sessiondb.http.tail import Tail
+
+__all__ = ["redis_cluster_servers"]  # a fixture, imported to be found
 
 APP, USER = "app", "alice"
 
@@ -150,27 +153,35 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
 # -- the stream ------------------------------------------------------------------
 
 def test_a_client_receives_another_clients_appends_in_order(store_url: str) -> None:
-    async def scenario() -> None:
-        async with serving(store_url) as service, httpx.AsyncClient(timeout=10) as client:
+    """Pushed only (no polling): sequential appends, then concurrent ones."""
+    async def scenario() -> list[Message]:
+        async with serving(store_url, poll=None) as service, \
+                httpx.AsyncClient(timeout=10) as client:
             session = await service.store.create(APP, USER)
             await service.store.append(APP, USER, session.id, texts(3))  # history
             sub = Subscriber(client, service.stream_url(session.id))
             async with sub.open() as messages:
-                reader = asyncio.create_task(take(messages, 23))
+                reader = asyncio.create_task(take(messages, 43))
                 await opened(sub)
                 async with httpx.AsyncClient(timeout=10) as writer:
                     for i in range(3, 23):
                         answer = await writer.post(service.events_url(session.id),
                                                    json={"events": texts(1, i)})
                         assert answer.status_code == 200
+                    answers = await asyncio.gather(*(
+                        writer.post(service.events_url(session.id), json={"events": texts(1, i)})
+                        for i in range(23, 43)))
+                    assert {a.status_code for a in answers} == {200}
                 got = await reader
         assert sub.status == 200
-        assert [m.id for m in got] == [str(i) for i in range(1, 24)]
-        assert [m.data["content"] for m in got] == [f"m{i}" for i in range(23)]
-        assert [m.data["seq"] for m in got] == list(range(1, 24))
-        assert {m.event for m in got} == {"message"}
+        return got
 
-    asyncio.run(scenario())
+    got = asyncio.run(scenario())
+    assert [m.id for m in got] == [str(i) for i in range(1, 44)]
+    assert [m.data["seq"] for m in got] == list(range(1, 44))
+    assert [m.data["content"] for m in got[:23]] == [f"m{i}" for i in range(23)]
+    assert sorted(m.data["content"] for m in got[23:]) == sorted(f"m{i}" for i in range(23, 43))
+    assert {m.event for m in got} == {"message"}
 
 
 def test_resume_with_last_event_id_has_no_gaps_or_duplicates(store_url: str) -> None:
@@ -220,6 +231,28 @@ def test_keep_alive_pings_while_idle(tmp_path: Any) -> None:
     comments = asyncio.run(scenario())
     assert comments[0] == "open"
     assert comments.count("ping") >= 2
+
+
+def test_a_client_going_away_releases_the_session(tmp_path: Any) -> None:
+    """No stream left behind: once its clients disconnect, the session is
+    no longer watched (no reader, no poller)."""
+    async def scenario() -> tuple[int, int]:
+        async with serving(f"sqlite:///{tmp_path / 'd.db'}") as service, \
+                httpx.AsyncClient(timeout=10) as client:
+            session = await service.store.create(APP, USER)
+            subs = [Subscriber(client, service.stream_url(session.id)) for _ in range(3)]
+            async with contextlib.AsyncExitStack() as stack:
+                for sub in subs:
+                    messages = await stack.enter_async_context(sub.open())
+                    stack.callback(asyncio.create_task(take(messages, 1)).cancel)
+                    await opened(sub)
+                watched = service.feed.watched
+            async with asyncio.timeout(5):
+                while service.feed.watched:
+                    await asyncio.sleep(0.02)
+            return watched, service.feed.watched
+
+    assert asyncio.run(scenario()) == (1, 0)
 
 
 def test_refusals_before_the_stream_starts(tmp_path: Any) -> None:
@@ -311,28 +344,49 @@ def test_subscribers_of_one_session_share_each_read(tmp_path: Any) -> None:
 def test_a_long_history_then_live_and_a_resume_from_ahead(tmp_path: Any) -> None:
     """A history longer than one read arrives whole before the live events;
     a stream resumed from a seq the session has not reached yet gets only
-    what follows it, even when one append jumps past it."""
-    async def scenario() -> tuple[list[int], list[int]]:
-        async with serving(f"sqlite:///{tmp_path / 'h.db'}") as service, \
+    what follows it (even when one append jumps past it), and does not hold
+    back the others."""
+    async def until(got: list[Message], count: int) -> list[int]:
+        async with asyncio.timeout(5):
+            while len(got) < count:
+                await asyncio.sleep(0.01)
+        return [m.data["seq"] for m in got]
+
+    async def scenario() -> tuple[list[int], list[int], list[int]]:
+        async with serving(f"sqlite:///{tmp_path / 'h.db'}", poll=None) as service, \
                 httpx.AsyncClient(timeout=10) as client:
             session = await service.store.create(APP, USER)
             for start in range(0, 250, 50):
                 await service.store.append(APP, USER, session.id, texts(50, start))
             url = service.stream_url(session.id)
-            whole = Subscriber(client, url)
             ahead = Subscriber(client, url, {"Last-Event-ID": "253"})
-            async with whole.open() as all_of_it, ahead.open() as after_253:
-                readers = [asyncio.create_task(take(all_of_it, 256)),
-                           asyncio.create_task(take(after_253, 3))]
-                await opened(whole)
-                await opened(ahead)
-                await client.post(service.events_url(session.id), json={"events": texts(6)})
-                got = [await reader for reader in readers]
-        return [m.data["seq"] for m in got[0]], [m.data["seq"] for m in got[1]]
+            whole = Subscriber(client, url)
+            got_ahead: list[Message] = []
+            got_whole: list[Message] = []
+            async with ahead.open() as after_253, asyncio.TaskGroup() as group:
+                group.create_task(_collect(after_253, got_ahead))
+                await opened(ahead)  # the first stream of the session: its tail starts
+                async with whole.open() as all_of_it:
+                    reader = group.create_task(_collect(all_of_it, got_whole))
+                    await opened(whole)
+                    await client.post(service.events_url(session.id), json={"events": texts(1)})
+                    first = await until(got_whole, 251)
+                    await client.post(service.events_url(session.id), json={"events": texts(5)})
+                    second = await until(got_whole, 256)
+                    third = await until(got_ahead, 3)
+                    reader.cancel()
+                await service.feed.aclose()  # ends the stream of ``ahead``
+        return first, second, third
 
-    whole, ahead = asyncio.run(scenario())
-    assert whole == list(range(1, 257))
-    assert ahead == [254, 255, 256]
+    first, second, third = asyncio.run(scenario())
+    assert first == list(range(1, 252))
+    assert second == list(range(1, 257))
+    assert third == [254, 255, 256]
+
+
+async def _collect(messages: AsyncIterator[Message], into: list[Message]) -> None:
+    async for message in messages:
+        into.append(message)
 
 
 def test_the_tail_hands_out_only_what_it_holds_from_the_start() -> None:
@@ -348,43 +402,47 @@ def test_the_tail_hands_out_only_what_it_holds_from_the_start() -> None:
 
 # -- feeds between processes ---------------------------------------------------
 
-@pytest.fixture(params=["postgres", "redis"])
+@pytest.fixture(params=["postgres", "redis", "cluster"])
 def namespaces(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A factory of store URLs on one server, each in a fresh namespace."""
+    """A factory of store URLs on one server (or our Redis Cluster), each in
+    a fresh namespace."""
     if request.param == "postgres":
         yield request.getfixturevalue("schemas").url
     else:
-        with url_factory("redis", request) as make:
+        with url_factory(request.param, request) as make:
             yield make
 
 
 def test_a_publish_through_one_feed_wakes_a_stream_on_another(namespaces: Any) -> None:
-    """Service B's feed does not poll: only A's message can wake its stream."""
+    """Service B's feed does not poll: only A's message can wake its stream.
+    On the cluster, A talks to another node than B."""
     url = namespaces()
+    scheme, _, rest = url.partition("://")
+    nodes, _, query = rest.partition("?")
+    if scheme == "redis+cluster":
+        first, *others = nodes.rstrip("/").split(",")
+        writer_url = f"{scheme}://{','.join([*others, first])}?{query}"
+    else:
+        writer_url = url
 
-    async def scenario() -> tuple[list[int], float]:
+    async def scenario() -> list[int]:
         async with serving(url, poll=None) as service, \
                 httpx.AsyncClient(timeout=10) as client:
             session = await service.store.create(APP, USER)
-            writer = sessiondb.open_async_store(url)
-            async with open_feed(writer, url) as feed_a:
+            writer = sessiondb.open_async_store(writer_url)
+            async with open_feed(writer, writer_url) as feed_a:
                 sub = Subscriber(client, service.stream_url(session.id))
                 async with sub.open() as messages:
                     reader = asyncio.create_task(take(messages, 3, timeout=5))
                     await opened(sub)
-                    loop = asyncio.get_running_loop()
-                    began = loop.time()
                     for i in range(3):
                         version = await writer.append(APP, USER, session.id, texts(1, i))
                         await feed_a.publish(APP, USER, session.id, version)
                     got = await reader
-                    took = loop.time() - began
             await writer.close()
-            return [m.data["seq"] for m in got], took
+            return [m.data["seq"] for m in got]
 
-    seqs, took = asyncio.run(scenario())
-    assert seqs == [1, 2, 3]
-    assert took < 4  # far below any poll: it was pushed
+    assert asyncio.run(scenario()) == [1, 2, 3]
 
 
 def test_feeds_of_other_namespaces_do_not_wake_each_other(namespaces: Any) -> None:

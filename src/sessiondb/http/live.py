@@ -15,7 +15,9 @@ wakes all of them at once, so 1,000 subscribers cost one notification, not
   memory that is the feed itself (default 0.1 s); on PostgreSQL and Redis it
   is a slow safety net (default 2 s) that catches appends made through the
   library, which does not publish, and anything missed while reconnecting.
-  The poller also notices a deleted or expired session and ends its streams.
+  The period stretches so that a process polls at most 1,000 times a second
+  (1,000 watched sessions: each once a second). The poller also notices a
+  deleted or expired session and ends its streams.
 
 Channels are namespaced by the store's schema (PostgreSQL) or key prefix and
 database (Redis), so two stores on one server never wake each other.
@@ -27,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -38,8 +41,10 @@ __all__ = ["Feed", "SessionKey", "Watch", "open_feed"]
 _log = logging.getLogger("sessiondb.http.live")
 
 SessionKey = tuple[str, str, str]
-#: At most this many pollers read the store at once.
+#: At most this many version reads (pollers, new tails) run at once.
 _POLL_CONCURRENCY = 16
+#: The pollers of a feed read at most this many versions a second together.
+_POLL_RATE = 1000
 
 
 class _Topic:
@@ -159,7 +164,8 @@ class Feed:
     @contextlib.asynccontextmanager
     async def watch(self, app: str, user_id: str, session_id: str) -> AsyncIterator[Watch]:
         """Hold the session's topic for the block. Open it *before* reading
-        the events you have, so that no signal after that read is missed."""
+        where the session is, so that no signal after that read is missed:
+        the topic only learns what is signalled or polled from then on."""
         key = (app, user_id, session_id)
         topic = self._topics.get(key)
         if topic is None or topic.ended:
@@ -197,6 +203,13 @@ class Feed:
         except Exception as exc:
             _log.warning("live feed: could not publish to other processes: %s", exc)
 
+    async def version(self, app: str, user_id: str, session_id: str) -> int:
+        """The session's version, read from the store (``NotFoundError``,
+        ``ExpiredError``); at most a few such reads run at once, so that a
+        thousand new streams do not take every connection of the store."""
+        async with self._polling:
+            return (await self.store.get(app, user_id, session_id, last=0)).version
+
     async def _send(self, payload: str) -> None:
         """Tell the other processes (nothing to do for a polling feed)."""
 
@@ -224,24 +237,35 @@ class Feed:
         for topic in self._topics.values():
             topic.nudge.set()
 
+    def _interval(self) -> float | None:
+        """The polling period now: ``poll_interval``, stretched so that all
+        the pollers together read at most :data:`_POLL_RATE` times a second."""
+        if self.poll_interval is None:
+            return None
+        return max(self.poll_interval, len(self._topics) / _POLL_RATE)
+
     async def _poll(self, key: SessionKey, topic: _Topic) -> None:
-        """Read the version when the topic starts (what was signalled before
-        it existed), then every ``poll_interval`` and when nudged."""
-        interval = self.poll_interval
+        """Read the version every period (the first time after a random part
+        of it, so that the pollers of sessions watched together spread out)
+        and when nudged."""
+        interval = self._interval()
+        first = random.uniform(0, interval) if interval is not None else None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(first):
+                await topic.nudge.wait()
         while True:
             topic.nudge.clear()
             try:
-                async with self._polling:
-                    session = await self.store.get(*key, last=0)
+                version = await self.version(*key)
             except (NotFoundError, ExpiredError):
                 topic.end()
                 return
             except SessionDBError as exc:  # unavailable: try again next time
                 _log.debug("live feed: could not read %s: %s", key, exc)
             else:
-                topic.advance(session.version)
+                topic.advance(version)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval):
+                async with asyncio.timeout(self._interval()):
                     await topic.nudge.wait()
 
 

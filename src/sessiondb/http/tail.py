@@ -42,11 +42,14 @@ def end_event(exc: NotFoundError | ExpiredError) -> bytes:
 
 class SharedReads:
     """Event reads, encoded as SSE; concurrent asks for the same events
-    share one store read (1,000 new streams of one session cost one)."""
+    share one store read (1,000 new streams of one session cost one), and at
+    most ``concurrency`` reads run at once: a storm of reconnecting clients
+    waits its turn instead of taking every connection of the store."""
 
-    def __init__(self, batch: int = 100) -> None:
+    def __init__(self, batch: int = 100, concurrency: int = 32) -> None:
         self.batch = batch
         self._reads: dict[tuple[int, str, str, str, int], asyncio.Future[Chunk]] = {}
+        self._running = asyncio.Semaphore(concurrency)
 
     async def read(self, store: AsyncSessionStore, key: SessionKey, after: int) -> Chunk:
         """The events after ``after`` (at most ``batch``)."""
@@ -67,7 +70,8 @@ class SharedReads:
             read.exception()  # retrieved: every waiter may have gone
 
     async def _fetch(self, store: AsyncSessionStore, key: SessionKey, after: int) -> Chunk:
-        page = await store.events(*key, after_seq=after, limit=self.batch)
+        async with self._running:
+            page = await store.events(*key, after_seq=after, limit=self.batch)
         if not page.items:
             return b"", after, False
         text = "".join(f"id: {e.seq}\nevent: {e.kind}\ndata: {dumps(e.to_dict())}\n\n"
@@ -109,6 +113,15 @@ class Tail:
                 break
         return None
 
+    def start(self, store: AsyncSessionStore, feed: Feed, key: SessionKey,
+              reads: SharedReads, ping_interval: float) -> None:
+        self._follower = asyncio.create_task(
+            self._follow(store, feed, key, reads, ping_interval))
+
+    def stop(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+
     def _add(self, after: int, upto: int, data: bytes) -> None:
         self._entries.append((after, upto, data))
         self._bytes += len(data)
@@ -139,7 +152,7 @@ class Tail:
                 # streams read what came before for themselves.
                 while self.head < 0:
                     try:
-                        self.head = (await store.get(*key, last=0)).version
+                        self.head = await feed.version(*key)
                     except (NotFoundError, ExpiredError) as exc:
                         self._finish(end_event(exc))
                         return
@@ -153,6 +166,7 @@ class Tail:
                         self._ping()
                         continue
                     last = watch.ended  # deleted (the read says), or the feed closed
+                    announced, before = watch.version, self.head
                     try:
                         more = True
                         while more:
@@ -163,14 +177,17 @@ class Tail:
                         self._finish(end_event(exc))
                         return
                     except SessionDBError as exc:
+                        if last:  # the feed has closed: the store may have too
+                            return
                         _log.warning("live tail of %s: read failed, retrying: %s", key, exc)
                         await asyncio.sleep(_RETRY)
                         continue
                     if last:
                         self._finish(b"")
                         return
-                    # a version announced but not readable must not spin the loop
-                    target = max(self.head, watch.version)
+                    # A version announced but not there to read (a session
+                    # deleted and created again, say) must not spin the loop.
+                    target = self.head if self.head > before else max(self.head, announced)
         except Exception:
             _log.exception("live tail of %s stopped", key)
         finally:
@@ -196,8 +213,7 @@ class Tails:
         tail = self._tails.get(tail_key)
         if tail is None or tail.end is not None:
             tail = self._tails[tail_key] = Tail(self.max_bytes)
-            tail._follower = asyncio.create_task(
-                tail._follow(store, feed, key, self.reads, self.ping_interval))
+            tail.start(store, feed, key, self.reads, self.ping_interval)
         tail.streams += 1
         try:
             yield tail
@@ -206,5 +222,4 @@ class Tails:
             if tail.streams == 0:
                 if self._tails.get(tail_key) is tail:
                     del self._tails[tail_key]
-                if tail._follower is not None:
-                    tail._follower.cancel()
+                tail.stop()

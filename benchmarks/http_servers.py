@@ -1,0 +1,162 @@
+"""The server side of the HTTP API benchmark (``http_api.py``): the apps the
+contenders serve, and the server process that runs one under uvicorn.
+
+Contenders (each in its own process, one uvicorn worker, no access log):
+
+- ``bare``: a minimal Starlette app with two handlers making the store call
+  and nothing else: ``request.json()`` → ``store.append``;
+  ``store.get(last=20)`` → ``JSONResponse(session.to_dict())``. No auth, no
+  validation beyond the store's, no change hook. The store is opened as a
+  library user would: ``open_async_store(url)``.
+- ``service``: :func:`sessiondb.http.service.create_service` with API-key
+  authentication, the store opened as ``sessiondb serve`` opens it
+  (``open_async_store(url, observer=PrometheusObserver())``).
+- ``service-noauth``: the same with ``auth=None`` (what ``--no-auth`` serves).
+- ``service-nohook``: ``service`` without the change hook (no live-feed
+  publish after each append: no ``pg_notify`` / Redis ``PUBLISH``).
+- ``service-batched``: ``service`` with the live-feed publish batched off the
+  request path (a sketch of a library change: ``http_batched_feed.py``).
+- ``service-noobs``: ``service`` on a store without the Prometheus observer.
+- ``cli``: ``sessiondb serve`` itself (its uvicorn settings: access log on at
+  log level info, written to ``/dev/null`` here), to show what its defaults cost.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+CONTENDERS = ("bare", "service", "service-noauth", "service-nohook", "service-batched",
+              "service-noobs", "cli")
+BASE = "/v1/apps/{app}/users/{user}/sessions"
+
+
+def bare_app(url: str) -> Any:
+    """The baseline: the two store calls behind Starlette, nothing more."""
+    import contextlib
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    import sessiondb
+
+    store = sessiondb.open_async_store(url)
+
+    async def append(request: Request) -> JSONResponse:
+        p = request.path_params
+        body = await request.json()
+        version = await store.append(p["app"], p["user"], p["sid"], body["events"],
+                                     body.get("state_delta"))
+        return JSONResponse({"version": version})
+
+    async def get(request: Request) -> JSONResponse:
+        p = request.path_params
+        session = await store.get(p["app"], p["user"], p["sid"], last=20)
+        return JSONResponse(session.to_dict())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> Any:
+        try:
+            yield
+        finally:
+            await store.close()
+
+    return Starlette(routes=[Route(BASE + "/{sid}/events", append, methods=["POST"]),
+                             Route(BASE + "/{sid}", get, methods=["GET"])],
+                     lifespan=lifespan)
+
+
+def service_app(url: str, contender: str) -> Any:
+    """The real service, its store opened as ``sessiondb serve`` does (less
+    what an ablation contender takes out)."""
+    import sessiondb
+    from sessiondb.http.apikeys import ApiKeyAuth
+    from sessiondb.http.metrics import PrometheusObserver
+    from sessiondb.http.service import create_service
+
+    observer = None if contender == "service-noobs" else PrometheusObserver()
+    store = sessiondb.open_async_store(url, observer=observer)
+    auth = None if contender == "service-noauth" else [ApiKeyAuth(store)]
+    app = create_service(store, url, auth=auth)
+    if contender == "service-nohook":
+        app.state.on_change = None
+    elif contender == "service-batched":
+        from http_batched_feed import batch_publishing
+
+        batch_publishing(app)
+    return app
+
+
+def run_server(contender: str, url: str, port: int, loop: str, http: str,
+               profile: str | None) -> None:
+    """The server process: serve ``contender`` until SIGTERM."""
+    import uvicorn
+
+    app = bare_app(url) if contender == "bare" else service_app(url, contender)
+    config: dict[str, Any] = dict(host="127.0.0.1", port=port, log_level="warning",
+                                  access_log=False, lifespan="on", loop=loop, http=http,
+                                  timeout_graceful_shutdown=1, server_header=False)
+    if profile is None:
+        uvicorn.run(app, **config)
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        uvicorn.run(app, **config)
+    finally:
+        profiler.disable()
+        profiler.dump_stats(profile)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def server_command(contender: str, url: str, port: int, loop: str, http: str,
+                   profile: str | None, python: str) -> list[str]:
+    if contender == "cli":  # `sessiondb serve` exactly as a user starts it
+        return [python, "-m", "sessiondb", "serve", "--db", url, "--port", str(port)]
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "http_api.py")
+    return [python, here, "--serve", contender, "--url", url, "--port", str(port),
+            "--loop", loop, "--http", http, *(["--profile", profile] if profile else [])]
+
+
+@contextmanager
+def server(contender: str, url: str, loop: str, http: str, *, profile: str | None = None,
+           python: str = sys.executable) -> Iterator[tuple[int, int]]:
+    """Start one contender's server process; yields (port, pid); stops it."""
+    port = free_port()
+    command = server_command(contender, url, port, loop, http, profile, python)
+    quiet = contender == "cli"  # its access log: written, but not to our terminal
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL if quiet else None,
+                             stderr=subprocess.DEVNULL if quiet else None)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or child.poll() is not None:
+                    raise RuntimeError(f"the {contender} server did not start") from None
+                time.sleep(0.1)
+        yield port, child.pid
+    finally:
+        child.terminate()
+        try:
+            child.wait(15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
