@@ -25,6 +25,12 @@ ROLE_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 _EVENT_KEYS = frozenset({"role", "content", "kind", "data", "id", "state_delta"})
 
 EventRow = tuple[int, str, str, str, Any, int, str | None, str | None, float]
+#: A stored event as a read window may return it, two columns leaner than
+#: an :data:`EventRow` (each column read costs more than the value it
+#: carries): no seq, which the window's range gives, and no
+#: ``content_is_json``: JSON content comes as bytes (its UTF-8 text), text
+#: content as str. ``(id, role, kind, content, data_json, delta_json, created_at)``.
+WindowRow = tuple[str, str, str, str | bytes, str | None, str | None, float]
 
 
 @dataclass(slots=True)
@@ -51,7 +57,7 @@ def draft_events(
     events: Iterable[Event | Mapping[str, Any]], limits: Limits
 ) -> list[EventDraft]:
     """Validate ``events`` (``Event`` objects or dicts) into drafts."""
-    if isinstance(events, Event | Mapping | str | bytes):
+    if type(events) is not list and isinstance(events, Event | Mapping | str | bytes):
         raise InvalidInputError("events must be a list of events", field="events")
     try:
         items = list(events)
@@ -67,7 +73,7 @@ def _draft(item: Event | Mapping[str, Any], index: int, limits: Limits) -> Event
     if isinstance(item, Event):
         role, content, kind, data = item.role, item.content, item.kind, item.data
         event_id, delta = item.id, item.state_delta
-    elif isinstance(item, Mapping):
+    elif type(item) is dict or isinstance(item, Mapping):  # skips the ABC check for dicts
         if not _EVENT_KEYS.issuperset(item):
             unknown = sorted(map(str, set(item) - _EVENT_KEYS))
             raise _invalid(index, "", f"has unknown fields {unknown}; allowed: "
@@ -149,3 +155,23 @@ def event_from_row(row: EventRow) -> Event:
         created,
         decode(delta_json) if delta_json is not None else None,
     ))
+
+
+def events_from_window(rows: Iterable[WindowRow], first: int) -> tuple[Event, ...]:
+    """The events of a read window: consecutive rows, the first being seq
+    ``first``, in the lean form a backend may read them in (see
+    :data:`WindowRow`). :func:`event_from_row` for a whole stored row."""
+    return tuple([
+        _new_event(Event, (  # type: ignore[call-overload]
+            role,
+            content if type(content) is str else decode(content.decode()),
+            kind,
+            decode(data_json) if data_json is not None else None,
+            event_id,
+            seq,
+            created,
+            decode(delta_json) if delta_json is not None else None,
+        ))
+        for seq, (event_id, role, kind, content, data_json, delta_json, created)
+        in enumerate(rows, first)
+    ])

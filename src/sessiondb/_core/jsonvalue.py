@@ -39,14 +39,15 @@ def dumps(value: Any) -> str:
     if kind is str:
         return _encode_string(value)
     if kind is int:
-        return int.__repr__(value)  # ValueError past sys.get_int_max_str_digits()
+        return f"{value}"  # ValueError past sys.get_int_max_str_digits()
     return _encoder.encode(value)
 
 
 def sized(text: str) -> int:
     """The UTF-8 size of ``text``; ``UnicodeEncodeError`` (a ``ValueError``)
-    for lone surrogates, which no backend can store."""
-    return len(text.encode())
+    for lone surrogates, which no backend can store. ASCII text (known
+    without a scan) is its own size: no copy is encoded."""
+    return len(text) if text.isascii() else len(text.encode())
 
 
 def not_json(field: str, exc: BaseException) -> InvalidInputError:
@@ -68,7 +69,7 @@ def encode(value: Any, field: str) -> str:
 
 def join_object(members: dict[str, str]) -> str:
     """The JSON object text of ``members``, whose values are already JSON."""
-    return "{" + ",".join(f"{_encoder.encode(k)}:{v}" for k, v in members.items()) + "}"
+    return "{" + ",".join([f"{_encode_string(k)}:{v}" for k, v in members.items()]) + "}"
 
 
 def split_object(text: str) -> dict[str, str]:

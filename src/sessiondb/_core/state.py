@@ -55,7 +55,7 @@ def split_delta(
     """Validate ``delta`` and split it by scope; raises naming ``field``."""
     if delta is None:
         return EMPTY_DELTA
-    if not isinstance(delta, Mapping):
+    if type(delta) is not dict and not isinstance(delta, Mapping):
         raise InvalidInputError(
             f"{field} must be a mapping of state keys to JSON values", field=field
         )

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 
 from ..._core import decisions
-from ..._core.events import event_from_row
+from ..._core.events import EventRow, event_from_row, events_from_window
 from ..._core.expiry import expires_at
 from ..._core.jsonvalue import decode, encode, join_object, split_object
 from ..._core.records import Record, ScopeState, SessionBundle, read_records, scope_record
@@ -36,6 +36,11 @@ _SESSION = (
     "SELECT id, version, expires_at, idle_ttl, deadline, metadata, created_at, updated_at "
     "FROM sessions WHERE app = ? AND user_id = ? AND session_id = ?"
 )
+# What an append decides on: the session's id and its Head.
+_HEAD = (
+    "SELECT id, version, expires_at, idle_ttl, deadline "
+    "FROM sessions WHERE app = ? AND user_id = ? AND session_id = ?"
+)
 _OBJECT = "'{' || group_concat(json_quote(key) || ':' || value, ',') || '}'"
 # A session's head with its merged state, in one statement: each scope comes
 # back as the JSON object text of its stored values (NULL when empty).
@@ -47,8 +52,24 @@ _LOAD_HEAD = (
     "FROM sessions s WHERE s.app = ? AND s.user_id = ? AND s.session_id = ?"
 )
 _EVENT_COLUMNS = "seq, id, role, kind, content, content_is_json, data, state_delta, created_at"
-_INSERT_EVENT = f"INSERT INTO events (key, {_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# CPython's sqlite3 binds None slowly: each one fails an adapter lookup,
+# raising and discarding an AttributeError (~1 µs). The statements of an
+# append take an absent value as "" instead, which nullif() turns into NULL
+# ("" is never a JSON text nor a time).
+_INSERT_EVENT = (
+    f"INSERT INTO events (key, {_EVENT_COLUMNS}) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), ?)"
+)
+_ADVANCE = (
+    "UPDATE sessions SET version = ?, updated_at = ?, expires_at = nullif(?, '') WHERE id = ?"
+)
 _EVENT_RANGE = f"SELECT {_EVENT_COLUMNS} FROM events WHERE key BETWEEN ? AND ? ORDER BY key"
+# A read window, the rows of an exact seq range, as events_from_window takes them.
+_WINDOW = (
+    "SELECT id, role, kind, "
+    "CASE WHEN content_is_json THEN CAST(content AS BLOB) ELSE content END, "
+    "data, state_delta, created_at FROM events WHERE key BETWEEN ? AND ? ORDER BY key"
+)
 _DELETE_SESSIONS = [
     f"DELETE FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))"
     for table, column in (("session_state", "sid"), ("idempotency", "sid"), ("sessions", "id"))
@@ -73,6 +94,14 @@ _SCOPES = {
 }
 
 
+def _event_params(sid: int, rows: list[EventRow]) -> list[tuple]:
+    """The parameters of _INSERT_EVENT for event rows of session ``sid``."""
+    base = event_key(sid, 0)  # event_key(sid, seq) is base + seq
+    return [(base + seq, seq, event_id, role, kind, content, as_json, data or "", delta or "",
+             created)
+            for seq, event_id, role, kind, content, as_json, data, delta, created in rows]
+
+
 def _head(row: tuple | None) -> decisions.Head | None:
     return None if row is None else decisions.Head(row[1], row[2], row[3], row[4])
 
@@ -87,7 +116,7 @@ class SQLiteBackend:
 
     # -- helpers --------------------------------------------------------
     @staticmethod
-    def _write_changes(conn: sqlite3.Connection, scope: str, address: tuple,
+    def _write_changes(conn: sqlite3.Connection | sqlite3.Cursor, scope: str, address: tuple,
                        changes: Changes) -> None:
         if not changes:
             return
@@ -104,7 +133,8 @@ class SQLiteBackend:
         """A session from a row shaped like ``_LOAD_HEAD``'s."""
         _, version, expires, _, _, metadata, created, updated, own, user, shared = row
         return Session(app, user_id, session_id, view_from_objects(own, user, shared),
-                       version, events, decode(metadata), created, updated, expires)
+                       version, events, {} if metadata == "{}" else decode(metadata), created,
+                       updated, expires)
 
     # -- protocol -------------------------------------------------------
     def create(self, request: CreateRequest) -> Session:
@@ -140,16 +170,17 @@ class SQLiteBackend:
         events: tuple[Event, ...] = ()
         if first <= last:
             sid = row[0]  # type: ignore[index]
-            rows = self._db.fetch_all(_EVENT_RANGE, (event_key(sid, first), event_key(sid, last)))
+            rows = self._db.fetch_all(_WINDOW, (event_key(sid, first), event_key(sid, last)))
             if len(rows) != last - first + 1:
                 raise decisions.not_found(k)
-            events = tuple(map(event_from_row, rows))
+            events = events_from_window(rows, first)
         return self._session(k.app, k.user_id, k.session_id, row, events)  # type: ignore[arg-type]
 
     def append(self, request: AppendRequest) -> int:
         k = request.key
-        with self._db.writing as conn:
-            row = conn.execute(_SESSION, (k.app, k.user_id, k.session_id)).fetchone()
+        with self._db.writing:
+            conn = self._db.cursor
+            row = conn.execute(_HEAD, (k.app, k.user_id, k.session_id)).fetchone()
             prior = None
             if row is not None and request.idempotency_key is not None:
                 prior = conn.execute(
@@ -164,15 +195,15 @@ class SQLiteBackend:
                 raise LimitExceededError(
                     f"a SQLite session holds at most {MAX_SEQ} events", field="events",
                     limit=MAX_SEQ, actual=plan.version)
-            conn.executemany(_INSERT_EVENT, [(event_key(sid, r[0]), *r) for r in plan.rows])
+            conn.executemany(_INSERT_EVENT, _event_params(sid, plan.rows))
             delta = request.delta
             self._write_changes(conn, "session", (sid,), delta.session)
-            self._write_changes(conn, "user", (k.app, k.user_id), delta.user)
-            self._write_changes(conn, "app", (k.app,), delta.app)
-            conn.execute(
-                "UPDATE sessions SET version = ?, updated_at = ?, expires_at = ? WHERE id = ?",
-                (plan.version, request.now, plan.expires_at, sid),
-            )
+            if delta.user or delta.app:
+                self._write_changes(conn, "user", (k.app, k.user_id), delta.user)
+                self._write_changes(conn, "app", (k.app,), delta.app)
+            expires = plan.expires_at
+            conn.execute(_ADVANCE, (plan.version, request.now, "" if expires is None else expires,
+                                    sid))
             if request.idempotency_key is not None:
                 conn.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?)",
                              (sid, request.idempotency_key, plan.version, request.fingerprint))
@@ -360,8 +391,7 @@ class SQLiteBackend:
                     raise LimitExceededError(
                         f"a SQLite session holds at most {MAX_SEQ} events", field="events",
                         limit=MAX_SEQ, actual=item.version)
-                conn.executemany(_INSERT_EVENT,
-                                 [(event_key(sid, r[0]), *r) for r in item.events])
+                conn.executemany(_INSERT_EVENT, _event_params(sid, item.events))
                 self._write_changes(conn, "session", (sid,), item.state)  # type: ignore[arg-type]
                 conn.executemany("INSERT INTO idempotency VALUES (?, ?, ?, ?)",
                                  [(sid, k, v, f) for k, (v, f) in item.idempotency.items()])

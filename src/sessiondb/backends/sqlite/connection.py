@@ -135,7 +135,7 @@ class _Transaction:
         try:
             if conn is None:
                 raise BackendError("the store is closed")
-            conn.execute(self._begin)
+            db.cursor.execute(self._begin)
         except BaseException as exc:
             db._lock.release()
             if isinstance(exc, sqlite3.Error):
@@ -145,9 +145,8 @@ class _Transaction:
 
     def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> None:
         db = self._db
-        conn = db._conn
         try:
-            conn.execute("COMMIT" if kind is None else "ROLLBACK")  # type: ignore[union-attr]
+            db.cursor.execute("COMMIT" if kind is None else "ROLLBACK")
         except sqlite3.Error as failure:
             if kind is None:
                 raise translate(failure, db.options.path) from failure
@@ -166,15 +165,22 @@ class Database:
         self._conn: sqlite3.Connection | None = connect(options)
         if not checkpoints:  # another connection checkpoints for this one
             self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        # One cursor reused under the lock (making one per statement costs
+        # about a microsecond), for statements that write, return at most one
+        # row, or are read to the end: a SELECT left unfinished on it would
+        # hold its snapshot open until the cursor's next statement.
+        self.cursor = self._conn.cursor()
         self._lock = threading.Lock()
         self.writing = _Transaction(self, "BEGIN IMMEDIATE")
         self.reading = _Transaction(self, "BEGIN")
 
     def fetch_one(self, sql: str, params: tuple) -> tuple | None:
-        """One statement's first row, outside any transaction (one snapshot)."""
+        """The row of a statement that returns at most one, or None; outside
+        any transaction (one snapshot)."""
         with self._lock:
             try:
-                return self._open().execute(sql, params).fetchone()  # type: ignore[no-any-return]
+                self._open()
+                return self.cursor.execute(sql, params).fetchone()  # type: ignore[no-any-return]
             except sqlite3.Error as exc:
                 raise translate(exc, self.options.path) from exc
 
@@ -182,7 +188,8 @@ class Database:
         """One statement's rows, outside any transaction (one snapshot)."""
         with self._lock:
             try:
-                return self._open().execute(sql, params).fetchall()
+                self._open()
+                return self.cursor.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
                 raise translate(exc, self.options.path) from exc
 
