@@ -69,9 +69,11 @@ def bare_app(url: str) -> Any:
         finally:
             await store.close()
 
-    return Starlette(routes=[Route(BASE + "/{sid}/events", append, methods=["POST"]),
-                             Route(BASE + "/{sid}", get, methods=["GET"])],
-                     lifespan=lifespan)
+    app = Starlette(routes=[Route(BASE + "/{sid}/events", append, methods=["POST"]),
+                            Route(BASE + "/{sid}", get, methods=["GET"])],
+                    lifespan=lifespan)
+    app.state.store = store
+    return app
 
 
 def service_app(url: str, contender: str) -> Any:
