@@ -20,10 +20,11 @@ wakeup, the shared read and the fan-out. Appends are paced ``--gap`` seconds
 apart (default 0.1), after three unmeasured warm-up appends. Each run gets
 a fresh schema / key prefix / file, dropped afterwards.
 
-"server µs/delivery" is the server process's CPU time over the measured
-appends divided by the deliveries (pollers included): multiplied by the
+"server µs/delivery" (scenario ``one``) is the server process's CPU time
+over the measured appends divided by the deliveries: multiplied by the
 subscribers of one event, the time a dedicated core needs to fan it out,
 much less sensitive than latency to whatever else the machine is doing.
+"server CPU %" is that CPU time over the wall time (pollers included).
 
 The server runs uvicorn's defaults for what is installed (``--loop`` and
 ``--http`` choose: uvloop and httptools, from ``uvicorn[standard]``, are
@@ -139,6 +140,8 @@ class Run:
     append_s: list[float] = field(default_factory=list)
     server_cpu_s: float = 0.0
     """The server's CPU time from the first measured append to the last delivery."""
+    measured_s: float = 0.0
+    """How long that was."""
 
 
 class Subscriber(asyncio.Protocol):
@@ -214,7 +217,7 @@ async def scenario(port: int, pid: int, scenario_name: str, subscribers: int, ap
     for i in range(-3, appends):  # three warm-up appends first, not measured
         if i == 0:
             await asyncio.sleep(1.0)  # let the server settle
-            cpu_before = cpu_seconds(pid)
+            cpu_before, measuring = cpu_seconds(pid), time.monotonic()
         sid = sids[0] if scenario_name == "one" else random.choice(sids)
         body = json.dumps({"events": [{"role": "user", "content": f"hello {i}"}]}).encode()
         began = time.monotonic()
@@ -229,6 +232,7 @@ async def scenario(port: int, pid: int, scenario_name: str, subscribers: int, ap
     while len(run.received) < expected and loop.time() < deadline:
         await asyncio.sleep(0.01)
     run.server_cpu_s = cpu_seconds(pid) - cpu_before
+    run.measured_s = time.monotonic() - measuring
     for transport in transports:
         transport.close()
     writer.close()
@@ -319,20 +323,22 @@ def main() -> None:
             rows.append([backend, name, args.subscribers, appends, min(r[0] for r in runs),
                          expected, median(p50s), f"{p50s[0]:.0f}-{p50s[-1]:.0f}",
                          median(r[2] for r in runs), max(r[3] for r in runs),
-                         median(r[4] for r in runs), median(r[5] for r in runs)])
+                         median(r[4] for r in runs),
+                         median(r[5] for r in runs) if name == "one" else "",
+                         median(r[6] for r in runs)])
     print(f"server: uvicorn --loop {args.loop} --http {args.http} "
           f"({describe(args.loop, args.http)}){', gc.freeze()' if args.gc_freeze else ''}; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
           f"median of {args.repeat} run(s)")
     print(format_table(["backend", "scenario", "subscribers", "appends", "delivered",
                         "expected", "p50 ms", "p50 range", "p99 ms", "max ms",
-                        "append p50 ms", "server µs/delivery"], rows))
+                        "append p50 ms", "server µs/delivery", "server CPU %"], rows))
 
 
 def measure(backend: str, name: str, appends: int,
-            args: argparse.Namespace) -> tuple[int, float, float, float, float, float]:
+            args: argparse.Namespace) -> tuple[int, float, float, float, float, float, float]:
     """One run on a fresh server: delivered, p50, p99, max (ms), append p50
-    (ms), server CPU per delivery (µs)."""
+    (ms), server CPU per delivery (µs), server CPU use (%)."""
     with namespace(backend) as url, \
             server(url, args.loop, args.http, args.gc_freeze) as (port, pid):
         run = run_client(scenario(port, pid, name, args.subscribers, appends, args.gap))
@@ -341,7 +347,8 @@ def measure(backend: str, name: str, appends: int,
     print(f"{backend} {name}: done", file=sys.stderr)
     return (len(latencies), percentile(latencies, 0.5), percentile(latencies, 0.99),
             max(latencies), percentile([a * 1000 for a in run.append_s], 0.5),
-            run.server_cpu_s * 1e6 / max(1, len(latencies)))
+            run.server_cpu_s * 1e6 / max(1, len(latencies)),
+            100 * run.server_cpu_s / run.measured_s)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ wakes all of them at once, so 1,000 subscribers cost one notification, not
   is a slow safety net (default 2 s) that catches appends made through the
   library, which does not publish, and anything missed while reconnecting.
   The period stretches so that a process polls at most 1,000 times a second
-  (1,000 watched sessions: each once a second). The poller also notices a
-  deleted or expired session and ends its streams.
+  (250 for the safety net): with 1,000 watched sessions, each once a second
+  (every 4 s). The poller also notices a deleted or expired session and ends
+  its streams.
 
 Channels are namespaced by the store's schema (PostgreSQL) or key prefix and
 database (Redis), so two stores on one server never wake each other.
@@ -43,8 +44,6 @@ _log = logging.getLogger("sessiondb.http.live")
 SessionKey = tuple[str, str, str]
 #: At most this many version reads (pollers, new tails) run at once.
 _POLL_CONCURRENCY = 16
-#: The pollers of a feed read at most this many versions a second together.
-_POLL_RATE = 1000
 
 
 class _Topic:
@@ -116,6 +115,10 @@ class Feed:
     ``async with open_feed(store, url) as feed`` or call :meth:`start` and
     :meth:`aclose`.
     """
+
+    #: All the pollers of a feed together read at most this many versions a
+    #: second: with many watched sessions, each is polled less often.
+    poll_rate = 1000
 
     def __init__(self, store: AsyncSessionStore, *, poll_interval: float | None = 0.1) -> None:
         if poll_interval is not None and not 0 < poll_interval < float("inf"):
@@ -239,10 +242,10 @@ class Feed:
 
     def _interval(self) -> float | None:
         """The polling period now: ``poll_interval``, stretched so that all
-        the pollers together read at most :data:`_POLL_RATE` times a second."""
+        the pollers together read at most :attr:`poll_rate` times a second."""
         if self.poll_interval is None:
             return None
-        return max(self.poll_interval, len(self._topics) / _POLL_RATE)
+        return max(self.poll_interval, len(self._topics) / self.poll_rate)
 
     async def _poll(self, key: SessionKey, topic: _Topic) -> None:
         """Read the version every period (the first time after a random part

@@ -30,7 +30,10 @@ _MAX_RECONNECT_DELAY = 5.0
 class _PushFeed(Feed):
     """A feed with a channel between processes, received on one connection
     that reconnects by itself (polling every watched session once when it
-    does, for what it missed meanwhile)."""
+    does, for what it missed meanwhile). Its polling is a safety net only,
+    kept to a lower rate."""
+
+    poll_rate = 250
 
     def __init__(self, store: AsyncSessionStore, *, poll_interval: float | None = 2.0) -> None:
         super().__init__(store, poll_interval=poll_interval)

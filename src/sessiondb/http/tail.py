@@ -1,13 +1,14 @@
 """The live tail of one session in one process, shared by all its streams.
 
 A :class:`Tail` has one *follower* task: it waits on the feed, reads what is
-new once and keeps it, encoded as SSE, in a short buffer. Every stream of
-the session takes its bytes from that buffer, so a new event costs one store
-read and one encoding per process, and each subscriber one wakeup and one
-write. A stream that is behind the buffer (resuming from long ago, or too
-slow) reads for itself, through :class:`SharedReads` so that streams at the
-same place still share a read. Keep-alive pings are the follower's too: one
-timer per session, not per subscriber.
+new once and keeps it, encoded as SSE, in a short buffer (the newest 256 KiB,
+and always the newest read). Every stream of the session takes its bytes
+from that buffer, so a new event costs one store read and one encoding per
+process, and each subscriber one wakeup and one write. A stream that is
+behind the buffer (resuming from long ago, or too slow) reads for itself,
+through :class:`SharedReads` so that streams at the same place still share a
+read. Keep-alive pings are the follower's too: one timer per session, not
+per subscriber.
 """
 
 from __future__ import annotations
@@ -199,7 +200,7 @@ class Tails:
     """The tails of the sessions streamed now, each alive while streamed."""
 
     def __init__(self, reads: SharedReads, *, ping_interval: float,
-                 max_bytes: int = 1024 * 1024) -> None:
+                 max_bytes: int = 256 * 1024) -> None:
         self.reads = reads
         self.ping_interval = ping_interval
         self.max_bytes = max_bytes
