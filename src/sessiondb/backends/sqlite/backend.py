@@ -179,11 +179,11 @@ class SQLiteBackend:
     def append(self, request: AppendRequest) -> int:
         k = request.key
         with self._db.writing:
-            conn = self._db.cursor
-            row = conn.execute(_HEAD, (k.app, k.user_id, k.session_id)).fetchone()
+            cur = self._db.cursor
+            row = cur.execute(_HEAD, (k.app, k.user_id, k.session_id)).fetchone()
             prior = None
             if row is not None and request.idempotency_key is not None:
-                prior = conn.execute(
+                prior = cur.execute(
                     "SELECT version, fingerprint FROM idempotency WHERE sid = ? AND key = ?",
                     (row[0], request.idempotency_key),
                 ).fetchone()
@@ -195,18 +195,18 @@ class SQLiteBackend:
                 raise LimitExceededError(
                     f"a SQLite session holds at most {MAX_SEQ} events", field="events",
                     limit=MAX_SEQ, actual=plan.version)
-            conn.executemany(_INSERT_EVENT, _event_params(sid, plan.rows))
+            cur.executemany(_INSERT_EVENT, _event_params(sid, plan.rows))
             delta = request.delta
-            self._write_changes(conn, "session", (sid,), delta.session)
+            self._write_changes(cur, "session", (sid,), delta.session)
             if delta.user or delta.app:
-                self._write_changes(conn, "user", (k.app, k.user_id), delta.user)
-                self._write_changes(conn, "app", (k.app,), delta.app)
+                self._write_changes(cur, "user", (k.app, k.user_id), delta.user)
+                self._write_changes(cur, "app", (k.app,), delta.app)
             expires = plan.expires_at
-            conn.execute(_ADVANCE, (plan.version, request.now, "" if expires is None else expires,
-                                    sid))
+            cur.execute(_ADVANCE, (plan.version, request.now, "" if expires is None else expires,
+                                   sid))
             if request.idempotency_key is not None:
-                conn.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?)",
-                             (sid, request.idempotency_key, plan.version, request.fingerprint))
+                cur.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?)",
+                            (sid, request.idempotency_key, plan.version, request.fingerprint))
             return plan.version
 
     def events(self, request: EventsRequest) -> list[Event]:
