@@ -9,40 +9,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 import uvicorn
+from backend_urls import store_urls
 
 BACKENDS = ["sqlite", "postgres", "redis"]
+__all__ = ["BACKENDS", "running", "store_urls"]
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@contextmanager
-def store_urls(kind: str, tmp_path: Path, request: pytest.FixtureRequest
-               ) -> Iterator[Callable[[], str]]:
-    """A factory of fresh, empty store URLs on one backend (skipped when its
-    server is unreachable); everything made is removed afterwards."""
-    if kind == "sqlite":
-        count = iter(range(1_000_000))
-        yield lambda: f"sqlite:///{tmp_path}/store{next(count)}.db"
-    elif kind == "postgres":
-        from pg_helpers import Schemas
-        from servers import need_postgres
-
-        schemas = Schemas(need_postgres())
-        try:
-            yield schemas.url
-        finally:
-            schemas.drop()
-    else:
-        from redis_helpers import url_factory
-
-        with url_factory("redis", request) as make:
-            yield make
 
 
 @contextmanager

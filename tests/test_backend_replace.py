@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pg_helpers import fresh_schemas
-from redis_helpers import redis_cluster_servers, url_factory
+from backend_urls import ALL_BACKENDS, store_urls
+from redis_helpers import redis_cluster_servers
 
 from sessiondb import AsyncSessionStore, SessionStore
 from sessiondb._core.jsonvalue import decode, encode
@@ -78,20 +78,10 @@ class Rig:
             self._loop.close()
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres", "redis", "cluster"])
+@pytest.fixture(params=ALL_BACKENDS)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    kind = request.param
-    if kind == "memory":
-        yield "memory://"
-    elif kind == "sqlite":
-        yield f"sqlite:///{tmp_path}/replace.db"
-    elif kind == "postgres":
-        for schemas in fresh_schemas():
-            yield schemas.url()
-    else:
-        with url_factory(kind, request) as make:
-            yield make()
-
+    with store_urls(request.param, tmp_path, request) as make:
+        yield make()
 
 @pytest.fixture
 def clock() -> FrozenClock:

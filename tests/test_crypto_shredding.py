@@ -8,8 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pg_helpers import fresh_schemas
-from redis_helpers import url_factory
+from backend_urls import store_urls
 
 import sessiondb
 from sessiondb import AuthError, ConfigurationError
@@ -22,16 +21,8 @@ RING = f"k1:{new_key()}"
 @pytest.fixture(params=["sqlite", "postgres", "redis"])
 def urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[str]]:
     """Three stores on one engine: data, restored data, and the key store."""
-    kind = request.param
-    if kind == "sqlite":
-        yield [f"sqlite:///{tmp_path}/{name}.db" for name in ("data", "restored", "keys")]
-    elif kind == "postgres":
-        for schemas in fresh_schemas():
-            yield [schemas.url() for _ in range(3)]
-    else:
-        with url_factory(kind, request) as make:
-            yield [make() for _ in range(3)]
-
+    with store_urls(request.param, tmp_path, request) as make:
+        yield [make() for _ in range(3)]
 
 def fill(store: sessiondb.SessionStore, user: str) -> str:
     sid = store.create("shop", user, state={"card": f"{user}-card", "user:email": f"{user}@x",

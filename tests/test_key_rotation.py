@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pg_helpers import fresh_schemas
-from redis_helpers import redis_cluster_servers, url_factory
+from backend_urls import ALL_BACKENDS, store_urls
+from redis_helpers import redis_cluster_servers
 
 import sessiondb
 from sessiondb import AuthError, ConfigurationError
@@ -42,20 +42,10 @@ def snapshot(store: sessiondb.SessionStore, ids: tuple[str, str]) -> list[object
         [x.id for x in store.sessions("shop", metadata={"plan": "pro"})]]
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres", "redis", "cluster"])
+@pytest.fixture(params=ALL_BACKENDS)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    kind = request.param
-    if kind == "memory":
-        yield "memory://"
-    elif kind == "sqlite":
-        yield f"sqlite:///{tmp_path}/r.db"
-    elif kind == "postgres":
-        for schemas in fresh_schemas():
-            yield schemas.url()
-    else:
-        with url_factory(kind, request) as make:
-            yield make()
-
+    with store_urls(request.param, tmp_path, request) as make:
+        yield make()
 
 def test_rotation_moves_everything_to_the_primary_key(url: str) -> None:
     before = sessiondb.open_store(url, keys=OLD)

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pg_helpers import fresh_schemas
-from redis_helpers import redis_cluster_servers, url_factory
+from backend_urls import ALL_BACKENDS, store_urls
+from redis_helpers import redis_cluster_servers
 
 import sessiondb
 from sessiondb import NotFoundError
@@ -25,20 +25,10 @@ SID = "same-id"
 KEYS = f"k1:{new_key()}"
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres", "redis", "cluster"])
+@pytest.fixture(params=ALL_BACKENDS)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    kind = request.param
-    if kind == "memory":
-        yield "memory://"
-    elif kind == "sqlite":
-        yield f"sqlite:///{tmp_path}/t.db"
-    elif kind == "postgres":
-        for schemas in fresh_schemas():
-            yield schemas.url()
-    else:
-        with url_factory(kind, request) as make:
-            yield make()
-
+    with store_urls(request.param, tmp_path, request) as make:
+        yield make()
 
 def picture(store: sessiondb.SessionStore, app: str, user: str) -> object:
     s = store.get(app, user, SID)
