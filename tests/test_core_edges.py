@@ -139,3 +139,36 @@ def test_store_url_hides_the_password() -> None:
     assert masked("postgresql://u:secret@h/db") == "postgresql://u:***@h/db"
     assert masked("memory://") == "memory://"
     assert sessiondb.AsyncSessionStore(None, url="redis://:pw@h:6379").url == "redis://:***@h:6379"
+
+
+def test_recorded_deltas_read_again_are_never_shared(store: sessiondb.SessionStore) -> None:
+    """Decoded deltas are remembered, but each read gets its own dict: what
+    a caller does with one event's delta never shows in the next read."""
+    session = store.create(APP, USER)
+    store.append(APP, USER, session.id, [{"role": "user", "content": "hi"}],
+                 state_delta={"turn": 1, "note": "x"})
+    first = store.get(APP, USER, session.id).events[0].state_delta
+    first["turn"] = 99  # type: ignore[index]
+    again = store.get(APP, USER, session.id).events[0].state_delta
+    assert again == {"turn": 1, "note": "x"}
+    assert again is not first
+
+
+def test_nested_deltas_are_decoded_afresh_on_every_read() -> None:
+    from sessiondb._core import events
+
+    text = '{"cart":{"items":[1,2]}}'
+    one, two = events.decode_delta(text), events.decode_delta(text)
+    assert one == two == {"cart": {"items": [1, 2]}}
+    assert one["cart"] is not two["cart"]
+    assert text not in events._decoded_deltas
+
+
+def test_the_delta_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sessiondb._core import events
+
+    monkeypatch.setattr(events, "_decoded_deltas", {})
+    for i in range(events._MEMO_SIZE + 1):
+        assert events.decode_delta(f'{{"turn":{i}}}') == {"turn": i}
+    assert len(events._decoded_deltas) == 1
+    assert events.decode_delta('"not an object"') == "not an object"

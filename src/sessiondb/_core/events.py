@@ -29,8 +29,10 @@ EventRow = tuple[int, str, str, str, Any, int, str | None, str | None, float]
 #: an :data:`EventRow` (each column read costs more than the value it
 #: carries): no seq, which the window's range gives, and no
 #: ``content_is_json``: JSON content comes as bytes (its UTF-8 text), text
-#: content as str. ``(id, role, kind, content, data_json, delta_json, created_at)``.
-WindowRow = tuple[str, str, str, str | bytes, str | None, str | None, float]
+#: content as str; ``kind`` None for ``message``, the commonest (a NULL is
+#: cheaper to read than a string). ``(id, role, kind, content, data_json,
+#: delta_json, created_at)``.
+WindowRow = tuple[str, str, str | None, str | bytes, str | None, str | None, float]
 
 
 @dataclass(slots=True)
@@ -142,6 +144,32 @@ def fingerprint(drafts: list[EventDraft], delta: ScopedDelta) -> str:
 
 _new_event = tuple.__new__
 
+#: Recorded deltas decoded lately, by their JSON text. A read window is read
+#: again and again (an agent reloads its last events every turn) and about
+#: one event in two carries a delta, whose decoding is most of the cost of
+#: building that event. Only flat deltas are kept (every value a string,
+#: number, bool or null), and each reader gets its own copy: nothing a caller
+#: holds is shared. Cleared when full.
+_decoded_deltas: dict[str, dict[str, Any]] = {}
+_MEMO_SIZE = 1024
+_MEMO_MAX_TEXT = 256
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def decode_delta(text: str) -> Any:
+    """The value of a recorded delta's JSON text (a fresh dict each call)."""
+    hit = _decoded_deltas.get(text)
+    if hit is not None:
+        return hit.copy()
+    value = decode(text)
+    if (type(value) is dict and len(text) <= _MEMO_MAX_TEXT
+            and all(type(v) in _SCALARS for v in value.values())):
+        if len(_decoded_deltas) >= _MEMO_SIZE:
+            _decoded_deltas.clear()
+        _decoded_deltas[text] = value
+        return value.copy()
+    return value
+
 
 def event_from_row(row: EventRow) -> Event:
     seq, event_id, role, kind, content, content_is_json, data_json, delta_json, created = row
@@ -153,7 +181,7 @@ def event_from_row(row: EventRow) -> Event:
         event_id,
         seq,
         created,
-        decode(delta_json) if delta_json is not None else None,
+        decode_delta(delta_json) if delta_json is not None else None,
     ))
 
 
@@ -165,12 +193,12 @@ def events_from_window(rows: Iterable[WindowRow], first: int) -> tuple[Event, ..
         _new_event(Event, (  # type: ignore[call-overload]
             role,
             content if type(content) is str else decode(content.decode()),
-            kind,
+            kind or "message",
             decode(data_json) if data_json is not None else None,
             event_id,
             seq,
             created,
-            decode(delta_json) if delta_json is not None else None,
+            decode_delta(delta_json) if delta_json is not None else None,
         ))
         for seq, (event_id, role, kind, content, data_json, delta_json, created)
         in enumerate(rows, first)

@@ -72,6 +72,11 @@ def check_id(value: object, field: str) -> str:
     return value
 
 
+def is_id(value: str) -> bool:
+    """Whether the string ``value`` is a well-formed id."""
+    return len(value) <= MAX_ID_LENGTH and _well_formed(value)
+
+
 @lru_cache(maxsize=4096)
 def _well_formed(value: str) -> bool:
     """Cached: the same app, user and session ids come back on every call."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
@@ -17,7 +18,7 @@ from ..models import Event
 from .cursor import decode_cursor, query_tag
 from .events import EventDraft, draft_events, fingerprint
 from .expiry import expires_at, to_seconds
-from .ids import check_id, new_id
+from .ids import check_id, is_id, new_id
 from .jsonvalue import encode, utf8_size
 from .limits import Limits, check_limit
 from .state import ScopedDelta, combine, split_delta
@@ -106,9 +107,27 @@ class ForkRequest:
 
 
 def key(app: str, user_id: str, session_id: str) -> Key:
+    """The checked address; raises naming the first ill-formed id.
+
+    Keys are immutable by convention, so a well-formed one is cached and
+    shared: the same app, user and session come back on every call.
+    """
+    if type(app) is str and type(user_id) is str and type(session_id) is str:
+        checked = _checked_key(app, user_id, session_id)
+        if checked is not None:
+            return checked
     return Key(
         check_id(app, "app"), check_id(user_id, "user_id"), check_id(session_id, "session_id")
     )
+
+
+@lru_cache(maxsize=4096)
+def _checked_key(app: str, user_id: str, session_id: str) -> Key | None:
+    """The key if all three ids are well formed, else None (the caller then
+    finds which one is not)."""
+    if is_id(app) and is_id(user_id) and is_id(session_id):
+        return Key(app, user_id, session_id)
+    return None
 
 
 def create(

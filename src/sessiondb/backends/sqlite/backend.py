@@ -66,7 +66,7 @@ _ADVANCE = (
 _EVENT_RANGE = f"SELECT {_EVENT_COLUMNS} FROM events WHERE key BETWEEN ? AND ? ORDER BY key"
 # A read window, the rows of an exact seq range, as events_from_window takes them.
 _WINDOW = (
-    "SELECT id, role, kind, "
+    "SELECT id, role, nullif(kind, 'message'), "
     "CASE WHEN content_is_json THEN CAST(content AS BLOB) ELSE content END, "
     "data, state_delta, created_at FROM events WHERE key BETWEEN ? AND ? ORDER BY key"
 )
