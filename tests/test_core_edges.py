@@ -172,3 +172,21 @@ def test_the_delta_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         assert events.decode_delta(f'{{"turn":{i}}}') == {"turn": i}
     assert len(events._decoded_deltas) == 1
     assert events.decode_delta('"not an object"') == "not an object"
+
+
+def test_shared_changes_take_names_without_prefix() -> None:
+    from sessiondb._core.limits import Limits
+    from sessiondb._core.requests import update_shared
+    from sessiondb._core.state import shared_changes
+
+    limits = Limits()
+    assert shared_changes(None, limits) == {}
+    assert shared_changes({"theme": "dark", "gone": None}, limits) == {
+        "theme": '"dark"', "gone": None}
+    for key in ("user:theme", "app:theme", "temp:x"):
+        with pytest.raises(InvalidInputError, match="scope prefix") as caught:
+            shared_changes({"ok": 1, key: 1}, limits)
+        assert caught.value.field == "delta" and repr(key) in str(caught.value)
+    request = update_shared(APP, {"k": [1]}, None, 5.0, limits)
+    assert (request.app, request.user_id, request.now, request.changes) == (
+        APP, None, 5.0, {"k": "[1]"})

@@ -24,7 +24,7 @@ __all__ = ["OPERATIONS", "Observer", "backend_label", "observing", "report", "re
 #: (``append`` also covers ``update_state``). ``dump`` (export) and ``close``
 #: are passed through untimed.
 OPERATIONS = ("create", "get", "append", "events", "sessions", "fork", "delete",
-              "delete_user", "touch", "purge_expired", "restore",
+              "delete_user", "touch", "purge_expired", "restore", "shared", "update_shared",
               # used by encryption at rest (fork, key rotation)
               "bundle", "replace_session", "replace_shared")
 

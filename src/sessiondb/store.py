@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._core import paging, requests
 from ._core.limits import Limits
+from ._core.state import shared_view
 from .backends import masked
 from .clock import Clock, SystemClock
 from .models import Event, Page, Session
@@ -164,6 +165,25 @@ class SessionStore:
         """Delete all of a user's sessions and ``user:`` state; how many sessions."""
         requests.key(app, user_id, "-")
         return self._backend.delete_user(app, user_id)
+
+    def shared_state(self, app: str, user_id: str | None = None) -> dict[str, Any]:
+        """The shared state of an app (its ``app:`` keys) or, given
+        ``user_id``, of one user (their ``user:`` keys), named without the
+        prefix: ``{"theme": "dark"}`` for ``user:theme``. ``{}`` when none is
+        stored: shared state lives apart from sessions, none is needed."""
+        return shared_view(self._backend.shared(
+            requests.shared(app, user_id, self._now())))
+
+    def update_shared_state(
+        self, app: str, delta: Mapping[str, Any], user_id: str | None = None
+    ) -> dict[str, Any]:
+        """Set (``None``: delete) keys of an app's or, given ``user_id``, a
+        user's shared state, atomically; the scope's state afterwards. Keys
+        are named without prefix (one with ``app:``/``user:``/``temp:`` is
+        refused); each key is last-writer-wins, as when a session writes it,
+        and every session of the scope sees the change."""
+        return shared_view(self._backend.update_shared(
+            requests.update_shared(app, delta, user_id, self._now(), self.limits)))
 
     def touch(self, app: str, user_id: str, session_id: str) -> float | None:
         """Slide the idle expiry without writing; the new ``expires_at``."""

@@ -21,7 +21,7 @@ from .expiry import expires_at, to_seconds
 from .ids import check_id, is_id, new_id
 from .jsonvalue import encode, utf8_size
 from .limits import Limits, check_limit
-from .state import ScopedDelta, combine, split_delta
+from .state import Changes, ScopedDelta, combine, shared_changes, split_delta
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -104,6 +104,18 @@ class ForkRequest:
     new_session_id: str
     at_seq: int
     now: float
+
+
+@dataclass(slots=True)
+class SharedRequest:
+    """One shared scope, the app's (``user_id`` None) or one user's, and
+    the changes to make to it (none for a read). ``now`` is not stored: it
+    is for wrappers that need the time (per-user keys of encryption)."""
+
+    app: str
+    user_id: str | None
+    now: float
+    changes: Changes
 
 
 def key(app: str, user_id: str, session_id: str) -> Key:
@@ -346,6 +358,24 @@ def fork(
     address = key(app, user_id, session_id)
     new_id_ = check_id(new_session_id, "new_session_id") if new_session_id else new_id()
     return ForkRequest(address, new_id_, _count(at_seq, "at_seq"), now)
+
+
+def shared(app: str, user_id: str | None, now: float) -> SharedRequest:
+    """A read of one shared scope; raises naming an ill-formed id."""
+    check_id(app, "app")
+    if user_id is not None:
+        check_id(user_id, "user_id")
+    return SharedRequest(app, user_id, now, {})
+
+
+def update_shared(
+    app: str, delta: Mapping[str, Any] | None, user_id: str | None, now: float, limits: Limits
+) -> SharedRequest:
+    """A change of one shared scope, keys named without prefix (see
+    :func:`.state.shared_changes`)."""
+    request = shared(app, user_id, now)
+    request.changes = shared_changes(delta, limits)
+    return request
 
 
 def encode_metadata(metadata: Mapping[str, str]) -> str:

@@ -10,7 +10,8 @@ whole). The key's prefix picks its scope:
 - anything else belongs to the session.
 
 App and user keys are stored without their prefix and shown with it in the
-merged view a reader gets.
+merged view a reader gets. Read or written directly (``shared_state``,
+``update_shared_state``), a shared scope's keys are named without it.
 """
 
 from __future__ import annotations
@@ -112,6 +113,33 @@ def _scope(key: object, limits: Limits, field: str) -> tuple[str | None, str]:
                 )
             return target, name
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def shared_changes(
+    delta: Mapping[str, Any] | None, limits: Limits, field: str = "delta"
+) -> Changes:
+    """Validate a delta for one shared scope (an app's or a user's state),
+    its keys named without a prefix; the encoded changes.
+
+    The checks and limits are :func:`split_delta`'s. A key with a scope
+    prefix (``user:x``, ``app:x``, ``temp:x``) is refused: the scope is the
+    call's, and ``user:x`` given for an app's state would be ambiguous (the
+    key ``user:x`` in it, or the user scope?).
+    """
+    scoped = split_delta(delta, limits, field)
+    # Every key is a valid string by now; the unprefixed ones are exactly
+    # the "session" ones.
+    prefixed = [k for k in delta or () if k not in scoped.session]
+    if prefixed:
+        raise InvalidInputError(
+            f"{field} key {prefixed[0]!r} has a scope prefix: name shared state keys "
+            "without one (the scope is given by app and user_id)", field=field)
+    return scoped.session
+
+
+def shared_view(stored: Mapping[str, str]) -> dict[str, Any]:
+    """One shared scope's state as a reader gets it, keys without prefix."""
+    return {k: decode(v) for k, v in stored.items()}
 
 
 #: Scope numbers of stored state rows ``(scope, key, json)``.

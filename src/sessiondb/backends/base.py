@@ -31,6 +31,7 @@ from .._core.requests import (
     GetRequest,
     Key,
     ListRequest,
+    SharedRequest,
 )
 from ..errors import InvalidInputError
 from ..models import Event, Session
@@ -71,6 +72,22 @@ class Backend(Protocol):
 
     def delete_user(self, app: str, user_id: str) -> int:
         """Delete a user's sessions and ``user:`` state; how many sessions."""
+        ...
+
+    def shared(self, request: SharedRequest) -> dict[str, str]:
+        """The stored state of one shared scope (the app's when
+        ``request.user_id`` is None, else the user's): key (without prefix)
+        -> JSON text; ``{}`` when nothing is stored. Needs no session."""
+        ...
+
+    def update_shared(self, request: SharedRequest) -> dict[str, str]:
+        """Apply ``request.changes`` (``None`` deletes) to one shared scope
+        atomically, each key last-writer-wins exactly as an append's
+        ``app:``/``user:`` changes are, and return the scope as :meth:`shared`
+        would right after. The state is stored where the appends' shared
+        keys are, so every session's merged view, ``delete_user`` and
+        :meth:`dump` include it (a user or app known only by its shared
+        state too)."""
         ...
 
     def touch(self, key: Key, now: float) -> float | None:

@@ -24,6 +24,7 @@ from .._core.requests import (
     GetRequest,
     Key,
     ListRequest,
+    SharedRequest,
 )
 from .._core.state import (
     APP_SCOPE,
@@ -173,6 +174,20 @@ class MemoryBackend:
                 del self._sessions[address]
             self._users.pop((app, user_id), None)
             return len(doomed)
+
+    def shared(self, request: SharedRequest) -> dict[str, str]:
+        with self._lock:
+            if request.user_id is None:
+                return dict(self._apps.get(request.app, {}))
+            return dict(self._users.get((request.app, request.user_id), {}))
+
+    def update_shared(self, request: SharedRequest) -> dict[str, str]:
+        with self._lock:
+            if request.user_id is None:
+                self._apply_shared(request.app, "", {}, request.changes)
+            else:
+                self._apply_shared(request.app, request.user_id, request.changes, {})
+            return self.shared(request)
 
     def touch(self, key: Key, now: float) -> float | None:
         with self._lock:

@@ -6,9 +6,10 @@ from .suite_basics import BasicsSuite
 from .suite_lifecycle import LifecycleSuite
 from .suite_reads import ReadsSuite
 from .suite_safety import SafetySuite
+from .suite_shared import SharedStateSuite
 
 
-class StoreConformance(BasicsSuite, ReadsSuite, LifecycleSuite, SafetySuite):
+class StoreConformance(BasicsSuite, ReadsSuite, LifecycleSuite, SafetySuite, SharedStateSuite):
     """Every test of the contract; subclass it and provide ``make_store``."""
 
 

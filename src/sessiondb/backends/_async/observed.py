@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         GetRequest,
         Key,
         ListRequest,
+        SharedRequest,
     )
     from ...models import Event, Session
     from ..base import Record
@@ -72,6 +73,12 @@ class AsyncObservedBackend:
 
     async def delete_user(self, app: str, user_id: str) -> int:
         return await self._timed("delete_user", self._backend.delete_user, app, user_id)
+
+    async def shared(self, request: SharedRequest) -> dict[str, str]:
+        return await self._timed("shared", self._backend.shared, request)
+
+    async def update_shared(self, request: SharedRequest) -> dict[str, str]:
+        return await self._timed("update_shared", self._backend.update_shared, request)
 
     async def touch(self, key: Key, now: float) -> float | None:
         return await self._timed("touch", self._backend.touch, key, now)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         GetRequest,
         Key,
         ListRequest,
+        SharedRequest,
     )
     from ...models import Event, Session
     from ..base import Record
@@ -64,6 +65,12 @@ class ObservedBackend:
 
     def delete_user(self, app: str, user_id: str) -> int:
         return self._timed("delete_user", self._backend.delete_user, app, user_id)
+
+    def shared(self, request: SharedRequest) -> dict[str, str]:
+        return self._timed("shared", self._backend.shared, request)
+
+    def update_shared(self, request: SharedRequest) -> dict[str, str]:
+        return self._timed("update_shared", self._backend.update_shared, request)
 
     def touch(self, key: Key, now: float) -> float | None:
         return self._timed("touch", self._backend.touch, key, now)

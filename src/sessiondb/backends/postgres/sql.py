@@ -52,6 +52,26 @@ def _swap(table: str, scope: str) -> str:
     )
 
 
+def _shared(table: str, scope: str, writer: str) -> tuple[str, str]:
+    """Reading one shared scope, and updating it in one statement: the
+    writer of :mod:`.schema` (which locks keys in order, as appends do),
+    and the scope as it was, sorted by key, for the client to apply the
+    changes to (a volatile function's writes are not visible to the
+    statement that calls it; the result is the same if they were)."""
+    where = f"FROM {{s}}.{table} WHERE {scope}"
+    return (
+        f"SELECT key, value {where}",
+        f"SELECT {{s}}.{writer}, ARRAY(SELECT key {where} ORDER BY key), "
+        f"ARRAY(SELECT value {where} ORDER BY key)",
+    )
+
+
+_SHARED_USER = _shared("user_state", "app = %(app)s AND user_id = %(user)s",
+                       "write_user_state(%(app)s::text, %(user)s::text, %(keys)s::text[], "
+                       "%(values)s::text[])")
+_SHARED_APP = _shared("app_state", "app = %(app)s",
+                      "write_app_state(%(app)s::text, %(keys)s::text[], %(values)s::text[])")
+
 _TEMPLATES = {
     "load": "SELECT * FROM {s}.load(%s::text, %s::text, %s::text, %s::bigint, %s::bigint, "
             "%s::integer, %s::boolean, %s::boolean)",
@@ -114,6 +134,10 @@ _TEMPLATES = {
                       "WHERE e.sid = %s AND e.seq = x.seq",
     "swap_user": _swap("user_state", "s.app = %(app)s AND s.user_id = %(user)s"),
     "swap_app": _swap("app_state", "s.app = %(app)s"),
+    "shared_user": _SHARED_USER[0],
+    "shared_app": _SHARED_APP[0],
+    "update_user": _SHARED_USER[1],
+    "update_app": _SHARED_APP[1],
 }
 
 
@@ -148,6 +172,10 @@ class Statements:
     replace_events: str
     swap_user: str
     swap_app: str
+    shared_user: str
+    shared_app: str
+    update_user: str
+    update_app: str
 
     def __init__(self, quoted_schema: str) -> None:
         self.schema = quoted_schema

@@ -8,6 +8,7 @@ core's own). Statuses: 0 no such session, 1 done, 2 expired, 3 the
 idempotency key was used before (the reply holds what it stored), 4 the
 expected version does not match.
 
+``shared_update`` writes an app's or a user's shared state directly.
 The scripts named ``app_step``, ``global_step``, ``summaries``,
 ``purge_user`` and ``purge_cas`` serve Redis Cluster only: there, what one
 server does inside the session script (``app:`` state, the app's session
@@ -261,8 +262,25 @@ register_global(KEYS[1], app, uid, x)
 return 1
 """
 
+# Shared state written directly: apply the changes to one hash of the
+# scope's slot (``:u`` of a user's, ``:a`` of an app's) and return it. On
+# one server, the user and the app are registered for export in the same
+# step; on a cluster, the backend does that first with ``app_step`` and
+# ``global_step``.
+SHARED_UPDATE = """
+local S, A, G = KEYS[1], KEYS[2], KEYS[3]
+local hash, app, user = arg(), arg(), arg()
+apply(S .. hash)
+if A then
+  register_app(A, '', user)
+  register_global(G, app, '', nil)
+end
+return hgetall(S .. hash)
+"""
+
 SCRIPTS = {name: script(body) for name, body in {
     "create": CREATE, "load": LOAD, "append": APPEND, "events": EVENTS, "touch": TOUCH,
     "fork_read": FORK_READ, "fork_write": FORK_WRITE, "delete": DELETE, "list": LIST,
-    "summaries": SUMMARIES, "app_step": APP_STEP, "global_step": GLOBAL_STEP, **ADMIN,
+    "summaries": SUMMARIES, "app_step": APP_STEP, "global_step": GLOBAL_STEP,
+    "shared_update": SHARED_UPDATE, **ADMIN,
 }.items()}

@@ -32,8 +32,9 @@ from ..offload import WorkerAsync
 from .backend import SQLiteBackend
 from .connection import SQLiteOptions
 
-INLINE = frozenset({"create", "get", "append", "events", "sessions", "fork", "touch", "delete"})
-WRITES = frozenset({"create", "append", "fork", "touch", "delete"})
+INLINE = frozenset({"create", "get", "append", "events", "sessions", "fork", "touch", "delete",
+                    "shared", "update_shared"})
+WRITES = frozenset({"create", "append", "fork", "touch", "delete", "update_shared"})
 CHECKPOINT_EVERY = 500
 
 

@@ -24,6 +24,7 @@ from ..._core.requests import (
     GetRequest,
     Key,
     ListRequest,
+    SharedRequest,
     encode_metadata,
 )
 from ..._core.state import Changes, replay, view_from_objects
@@ -92,6 +93,19 @@ _SCOPES = {
         "DELETE FROM app_state WHERE app = ? AND key = ?",
     ),
 }
+
+# One shared scope's stored state; parameters are the scope's address.
+_SHARED = {
+    "user": "SELECT key, value FROM user_state WHERE app = ? AND user_id = ?",
+    "app": "SELECT key, value FROM app_state WHERE app = ?",
+}
+
+
+def _shared_scope(request: SharedRequest) -> tuple[str, tuple[str, ...]]:
+    """The scope's name in ``_SCOPES`` / ``_SHARED`` and its address."""
+    if request.user_id is None:
+        return "app", (request.app,)
+    return "user", (request.app, request.user_id)
 
 
 def _event_params(sid: int, rows: list[EventRow]) -> list[tuple]:
@@ -299,6 +313,16 @@ class SQLiteBackend:
             conn.execute("DELETE FROM user_state WHERE app = ? AND user_id = ?", (app, user_id))
             return count
 
+    def shared(self, request: SharedRequest) -> dict[str, str]:
+        scope, address = _shared_scope(request)
+        return dict(self._db.fetch_all(_SHARED[scope], address))
+
+    def update_shared(self, request: SharedRequest) -> dict[str, str]:
+        scope, address = _shared_scope(request)
+        with self._db.writing as conn:
+            self._write_changes(conn, scope, address, request.changes)
+            return dict(conn.execute(_SHARED[scope], address))
+
     def touch(self, key: Key, now: float) -> float | None:
         with self._db.writing as conn:
             row = conn.execute(_SESSION, (key.app, key.user_id, key.session_id)).fetchone()
@@ -325,12 +349,9 @@ class SQLiteBackend:
                 "ORDER BY app, user_id", params)]
             for scope in scopes:
                 if scope.user_id is None:
-                    found = conn.execute("SELECT key, value FROM app_state WHERE app = ?",
-                                         (scope.app,))
+                    found = conn.execute(_SHARED["app"], (scope.app,))
                 else:
-                    found = conn.execute(
-                        "SELECT key, value FROM user_state WHERE app = ? AND user_id = ?",
-                        (scope.app, scope.user_id))
+                    found = conn.execute(_SHARED["user"], (scope.app, scope.user_id))
                 scope.state.update(found)
         yield from map(scope_record, scopes)
         last = 0

@@ -18,9 +18,10 @@ from ...._core.requests import (
     GetRequest,
     Key,
     ListRequest,
+    SharedRequest,
     encode_metadata,
 )
-from ...._core.state import replay
+from ...._core.state import apply_changes, replay
 from ....errors import ConflictError
 from ....models import Event, Session
 from ...base import check_session_texts, shared_swaps
@@ -126,6 +127,23 @@ class PostgresBackend:
     def delete_user(self, app: str, user_id: str) -> int:
         row = self._one(self._sql.delete, (app, user_id, None, None, None))
         return int(row[0])
+
+    def shared(self, request: SharedRequest) -> dict[str, str]:
+        query = self._sql.shared_app if request.user_id is None else self._sql.shared_user
+        with self._db.connection() as conn:
+            cursor = conn.execute(query, {"app": request.app, "user": request.user_id})
+            return dict(cursor.fetchall())
+
+    def update_shared(self, request: SharedRequest) -> dict[str, str]:
+        """One statement: the scope's writer, and the scope as it was (see
+        :mod:`..sql`), to which the changes are applied here."""
+        query = self._sql.update_app if request.user_id is None else self._sql.update_user
+        keys, values = changes(request.changes)
+        row = self._one(query, {"app": request.app, "user": request.user_id,
+                                      "keys": keys, "values": values})
+        state = dict(zip(row[1], row[2], strict=True))
+        apply_changes(state, request.changes)
+        return state
 
     def touch(self, key: Key, now: float) -> float | None:
         with self._db.connection() as conn, conn.transaction():

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Iterable
 from typing import Any
 
 from ...._core.records import Record, ScopeState, SessionBundle, read_records, scope_record
-from ...._core.requests import Key
+from ...._core.requests import Key, SharedRequest
 from ....errors import BackendError, ConflictError
 from ...base import check_session_texts, shared_swaps
 from .. import calls, codec
@@ -153,19 +153,11 @@ class Admin:
             count += 1
         return count
 
+    def update_shared(self, request: SharedRequest) -> dict[str, str]:
+        raise NotImplementedError
+
     def _restore_scope(self, item: ScopeState) -> None:
-        args: list[Any] = []
-        if item.user_id is None:
-            codec.changes(args, item.state)  # type: ignore[arg-type]
-        else:
-            codec.changes(args, {})
-            flat = [x for pair in item.state.items() for x in pair]
-            for i in range(0, len(flat), 2 * _PAGE):
-                self.client.call("HSET", self.names.user(item.app, item.user_id) + ":u",
-                                       *flat[i : i + 2 * _PAGE])
-        self.client.script("app_step", [self.names.app(item.app)],
-                                 [*args, "", item.user_id or "", "0"])
-        self.client.script("global_step", [self.names.globals], [item.app, "", ""])
+        self.update_shared(SharedRequest(item.app, item.user_id, 0.0, dict(item.state)))  # type: ignore[arg-type]
 
     # -- rewriting stored texts --------------------------------------------
     def bundle(self, key: Key) -> SessionBundle | None:

@@ -13,6 +13,7 @@ from ...._core.requests import (
     GetRequest,
     Key,
     ListRequest,
+    SharedRequest,
 )
 from ...._core.state import Changes
 from ....errors import ConflictError
@@ -174,6 +175,33 @@ class RedisBackend(Admin):
         if self.cluster and reply[0] == calls.DONE:
             self.client.call("ZREM", self.names.app(key.app) + ":l", reply[1])
         return reply[0] == calls.DONE
+
+    def _shared_hash(self, request: SharedRequest) -> tuple[str, str]:
+        """The base of a shared scope's slot, and its hash's suffix there."""
+        if request.user_id is None:
+            return self.names.app(request.app), ":a"
+        return self.names.user(request.app, request.user_id), ":u"
+
+    def shared(self, request: SharedRequest) -> dict[str, str]:
+        base, suffix = self._shared_hash(request)
+        return codec.pairs(self.client.call("HGETALL", base + suffix))
+
+    def update_shared(self, request: SharedRequest) -> dict[str, str]:
+        """One script in the scope's slot. On a cluster, a write that sets a
+        key first registers the app (and the user) for export in their own
+        slots, so a crash in between leaves nothing an export misses."""
+        app, user_id = request.app, request.user_id
+        base, suffix = self._shared_hash(request)
+        args: list[Any] = [suffix, app, user_id or ""]
+        codec.changes(args, request.changes)
+        keys = [base]
+        if not self.cluster:
+            keys += [self.names.app(app), self.names.globals]
+        elif any(v is not None for v in request.changes.values()):
+            self.client.script("global_step", [self.names.globals], [app, "", ""])
+            if user_id is not None:
+                self.client.script("app_step", [self.names.app(app)], [0, "", user_id, "0"])
+        return codec.pairs(self.client.script("shared_update", keys, args))
 
     def touch(self, key: Key, now: float) -> float | None:
         reply = self.client.script("touch", [self.names.user(key.app, key.user_id)],
