@@ -1,18 +1,13 @@
-"""A sketch of a cheaper live-feed publish, measured by the HTTP API
-benchmark as the ``service-batched`` contender (it patches one service
-process; the library is unchanged).
+"""The first sketch of a batched live-feed publish, kept as the
+``service-batched`` contender of the HTTP API benchmark (it patches one
+service process) for comparison with what the library now does.
 
-Today the service awaits ``Feed.publish`` after every write: one
-``pg_notify`` (on one shared connection, so they queue) or one Redis
-``PUBLISH`` per append, in the request's path, and the process's own
-listener then receives each message back. The sketch keeps the local wake-up
-immediate but sends the cross-process signal from one background task that
-takes everything queued while the previous send was in flight, keeps only
-the highest version per session, and sends it as one message (a JSON list
-of ``[app, user, session, version]``); the receiving side accepts both
-shapes. Under load that is one round trip per batch instead of one per
-write, and none in the response's path. (A real change must also split a
-batch over PostgreSQL's 8,000-byte payload limit.)
+The feed (``sessiondb.http.live.Feed.publish``) used to send one
+``pg_notify`` / Redis ``PUBLISH`` per append, awaited in the request's path.
+It now queues the notice and one background task sends what is queued as
+one message; this sketch did the same from outside (keeping the highest
+version per session, one JSON list per send), without the payload split,
+the bounded queue and the flush on close that the library has.
 """
 
 from __future__ import annotations

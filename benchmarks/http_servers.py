@@ -14,11 +14,17 @@ Contenders (each in its own process, one uvicorn worker, no access log):
 - ``service-noauth``: the same with ``auth=None`` (what ``--no-auth`` serves).
 - ``service-nohook``: ``service`` without the change hook (no live-feed
   publish after each append: no ``pg_notify`` / Redis ``PUBLISH``).
-- ``service-batched``: ``service`` with the live-feed publish batched off the
-  request path (a sketch of a library change: ``http_batched_feed.py``).
+- ``service-batched``: ``service`` with the first sketch of the batched
+  live-feed publish patched in (``http_batched_feed.py``; the library now
+  batches by itself, so this is for comparison only).
+- ``service-awaited``: ``service`` with the live-feed publish as it was before
+  batching: one ``pg_notify`` / ``PUBLISH`` per append, awaited in the
+  request's path (to measure what batching gained, in the same run).
 - ``service-noobs``: ``service`` on a store without the Prometheus observer.
-- ``cli``: ``sessiondb serve`` itself (its uvicorn settings: access log on at
-  log level info, written to ``/dev/null`` here), to show what its defaults cost.
+- ``cli``: ``sessiondb serve`` itself (its uvicorn settings: uvicorn's
+  default loop and parser, log level info, access log off unless
+  ``--access-log``, ``gc.freeze()`` once listening; output to ``/dev/null``
+  here), to show what its defaults cost.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from contextlib import contextmanager
 from typing import Any
 
 CONTENDERS = ("bare", "service", "service-noauth", "service-nohook", "service-batched",
-              "service-noobs", "cli")
+              "service-awaited", "service-noobs", "cli")
 BASE = "/v1/apps/{app}/users/{user}/sessions"
 
 
@@ -94,7 +100,25 @@ def service_app(url: str, contender: str) -> Any:
         from http_batched_feed import batch_publishing
 
         batch_publishing(app)
+    elif contender == "service-awaited":
+        awaited_publishing(app)
     return app
+
+
+def awaited_publishing(app: Any) -> None:
+    """Swap the service's change hook for the unbatched publish it replaced."""
+    import json
+
+    feed = app.state.on_change.__self__
+
+    async def publish(app_id: str, user: str, sid: str, version: int | None = None) -> None:
+        feed._signal((app_id, user, sid), version)
+        try:
+            await feed._send(json.dumps([app_id, user, sid, version]))
+        except Exception as exc:
+            print(f"publish failed: {exc}", file=sys.stderr)
+
+    app.state.on_change = publish
 
 
 def run_server(contender: str, url: str, port: int, loop: str, http: str,

@@ -28,9 +28,10 @@ much less sensitive than latency to whatever else the machine is doing.
 
 The server runs uvicorn's defaults for what is installed (``--loop`` and
 ``--http`` choose: uvloop and httptools, from ``uvicorn[standard]``, are
-about twice as fast per subscriber as asyncio and h11); ``--gc-freeze``
-calls ``gc.freeze()`` once the server has started, which removes the
-100-200 ms pauses of full garbage collections from the tail.
+about twice as fast per subscriber as asyncio and h11). The server is the
+service's own runner (``sessiondb.http.server.serve``), which calls
+``gc.freeze()`` once listening (removing the 100-200 ms pauses of full
+garbage collections from the tail); ``--no-gc-freeze`` skips it.
 
     .venv/bin/python benchmarks/sse_fanout.py                  # every backend
     .venv/bin/python benchmarks/sse_fanout.py --backends redis --subscribers 200
@@ -66,30 +67,20 @@ _ID = re.compile(rb"(?m)^id: (\d+)$")
 # -- the server process -------------------------------------------------------------
 
 def serve(url: str, port: int, loop: str, http: str, freeze: bool) -> None:
-    import uvicorn
-
     import sessiondb
     from sessiondb.http import create_app
     from sessiondb.http.live import open_feed
+    from sessiondb.http.server import serve as run
     from sessiondb.http.stream import routes
 
     store = sessiondb.open_async_store(url)
     feed = open_feed(store, url)
     app = create_app(store, auth=None, routes=routes(), lifespans=[feed.lifespan],
                      on_change=feed.publish)
-    if freeze:  # what is alive now never needs collecting: keep it out of gen-2 passes
-        import gc
-
-        gc.freeze()
-    class Server(uvicorn.Server):
-        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-            await feed.aclose()  # end the live streams first: they never end by themselves
-            await super().shutdown(sockets)
-
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            access_log=False, backlog=4096, timeout_graceful_shutdown=5,
-                            loop=loop, http=http)  # type: ignore[arg-type]
-    Server(config).run()
+    # The service's own runner (ends the streams first at shutdown; gc.freeze()
+    # once listening unless --no-gc-freeze).
+    run(app, "127.0.0.1", port, on_listening=lambda _: None, shutdown_timeout=5,
+        log_level="warning", freeze_gc=freeze, loop=loop, http=http, backlog=4096)
 
 
 @contextmanager
@@ -99,7 +90,7 @@ def server(url: str, loop: str, http: str, freeze: bool) -> Iterator[tuple[int, 
         port = probe.getsockname()[1]
     child = subprocess.Popen([sys.executable, __file__, "--serve", url, "--port", str(port),
                               "--loop", loop, "--http", http,
-                              *(["--gc-freeze"] if freeze else [])])
+                              *([] if freeze else ["--no-gc-freeze"])])
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -305,8 +296,8 @@ def main() -> None:
                         help="runs per row; the table shows their medians")
     parser.add_argument("--loop", default="auto", help="uvicorn's --loop (auto, asyncio, uvloop)")
     parser.add_argument("--http", default="auto", help="uvicorn's --http (auto, h11, httptools)")
-    parser.add_argument("--gc-freeze", action="store_true",
-                        help="gc.freeze() in the server once started")
+    parser.add_argument("--no-gc-freeze", dest="gc_freeze", action="store_false",
+                        help="skip the gc.freeze() the server makes once started")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -327,7 +318,8 @@ def main() -> None:
                          median(r[5] for r in runs) if name == "one" else "",
                          median(r[6] for r in runs)])
     print(f"server: uvicorn --loop {args.loop} --http {args.http} "
-          f"({describe(args.loop, args.http)}){', gc.freeze()' if args.gc_freeze else ''}; "
+          f"({describe(args.loop, args.http)})"
+          f"{', gc.freeze()' if args.gc_freeze else ', no gc.freeze()'}; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
           f"median of {args.repeat} run(s)")
     print(format_table(["backend", "scenario", "subscribers", "appends", "delivered",

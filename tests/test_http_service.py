@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from mcp import Client
@@ -71,11 +72,13 @@ async def test_rest_stream_mcp_and_metrics_share_one_store(tmp_path: Path) -> No
             appended = await rest.post(f"{url}/events",
                                        json={"events": [{"role": "assistant", "content": "hi"}]})
             assert appended.status_code == 200
-            lines = stream.aiter_lines()
-            async for line in lines:
-                if line.startswith("data:"):
-                    assert json.loads(line[5:])["content"] == "hi"
-                    break
+            heard = None
+            with anyio.fail_after(10):  # a regression fails here instead of hanging
+                async for line in stream.aiter_lines():
+                    if line.startswith("data:"):
+                        heard = json.loads(line[5:])["content"]
+                        break
+            assert heard == "hi"
         metrics = (await httpx.AsyncClient(base_url=base).get("/metrics")).text
         assert 'sessiondb_sessions_created_total{backend="sqlite"} 1.0' in metrics
         assert "sessiondb_operation_duration_seconds_bucket" in metrics

@@ -25,7 +25,8 @@ def add_commands(top: argparse._SubParsersAction, command: Command) -> None:
     serve_ = command(
         top, "serve", "run the HTTP API service", serve,
         "Serve the store over HTTP (JSON API, OpenAPI at /openapi.json) until SIGTERM or "
-        "Ctrl-C, which finish the requests in flight first. Requests under /v1 need an "
+        "Ctrl-C, which end the live event streams and finish the requests in flight "
+        "first. Requests under /v1 need an "
         "API key ('sessiondb apikeys create') or, with --jwks, an OIDC token.")
     serve_.add_argument("--host", default="127.0.0.1",
                         help="the address to listen on (default: 127.0.0.1)")
@@ -52,6 +53,9 @@ def add_commands(top: argparse._SubParsersAction, command: Command) -> None:
     serve_.add_argument("--log-level", default="info",
                         choices=("critical", "error", "warning", "info", "debug"),
                         help="uvicorn's log level (default: info)")
+    serve_.add_argument("--access-log", action="store_true",
+                        help="log a line per request (at log level info; off by default: "
+                             "it costs throughput)")
 
     keys = command(top, "apikeys", "create, list and revoke API keys of the HTTP service",
                    None)
@@ -112,7 +116,8 @@ def serve(args: argparse.Namespace, out: Output) -> int:
                      "every session")
 
     run(app, args.host, args.port, on_listening=listening,
-        shutdown_timeout=args.shutdown_timeout, log_level=args.log_level)
+        shutdown_timeout=args.shutdown_timeout, log_level=args.log_level,
+        access_log=args.access_log)
     return 0
 
 

@@ -41,6 +41,8 @@ def ids(request: Request, *names: str) -> list[str]:
 def allow_query(request: Request, *names: str) -> None:
     """Refuse query parameters other than ``names``: a misspelt ``limt``
     silently ignored would hand back the wrong page."""
+    if not request.scope.get("query_string"):  # most requests: nothing to parse
+        return
     unknown = sorted(set(request.query_params) - set(names))
     if unknown:
         allowed = ", ".join(names) or "none"

@@ -7,8 +7,12 @@ wakes all of them at once, so 1,000 subscribers cost one notification, not
 
 - :meth:`Feed.publish`, called by the HTTP service after each append it
   makes: wakes this process's streams at once and, on PostgreSQL and Redis,
-  tells every other process through the engine (``pg_notify`` on one
-  ``LISTEN`` channel; Redis ``PUBLISH`` on one pub/sub channel).
+  queues a notice for every other process, which one background task sends
+  through the engine (``pg_notify`` on one ``LISTEN`` channel; Redis
+  ``PUBLISH`` on one pub/sub channel), off the request's path: each message
+  carries every notice queued while the previous one was being sent (one
+  per session, its highest version), so under load one round trip serves
+  many appends.
 - The engine's message, received on one dedicated connection per process.
 - A poller per *watched* session that reads the session's version
   (``store.get(..., last=0)``): every ``poll_interval`` seconds. On SQLite and
@@ -37,13 +41,15 @@ from typing import Any, Literal
 from .._async_store import AsyncSessionStore
 from ..errors import ConfigurationError, ExpiredError, NotFoundError, SessionDBError
 
-__all__ = ["Feed", "SessionKey", "Watch", "open_feed"]
+__all__ = ["Feed", "SessionKey", "Watch", "batch_payloads", "open_feed"]
 
 _log = logging.getLogger("sessiondb.http.live")
 
 SessionKey = tuple[str, str, str]
 #: At most this many version reads (pollers, new tails) run at once.
 _POLL_CONCURRENCY = 16
+#: How long closing a feed waits for its last notices to be sent.
+_DRAIN_TIMEOUT = 5.0
 
 
 class _Topic:
@@ -119,6 +125,15 @@ class Feed:
     #: All the pollers of a feed together read at most this many versions a
     #: second: with many watched sessions, each is polled less often.
     poll_rate = 1000
+    #: The most sessions with a notice waiting to be sent; past it,
+    #: :meth:`publish` waits for the sender (memory stays bounded, nothing is
+    #: dropped).
+    max_pending = 10_000
+    #: The longest message sent to the other processes, in bytes (a longer
+    #: batch goes as several).
+    max_payload = 7900
+    #: Whether this feed tells other processes (:meth:`_send` does something).
+    _pushes = False
 
     def __init__(self, store: AsyncSessionStore, *, poll_interval: float | None = 0.1) -> None:
         if poll_interval is not None and not 0 < poll_interval < float("inf"):
@@ -128,6 +143,13 @@ class Feed:
         self.poll_interval = poll_interval
         self._topics: dict[SessionKey, _Topic] = {}
         self._closed = False
+        self._streams_ended = False
+        # Notices for the other processes: session -> highest version (None:
+        # "look"), sent by one task at a time; ``_taken`` is set (and replaced)
+        # whenever that task takes them.
+        self._pending: dict[SessionKey, int | None] = {}
+        self._sender: asyncio.Task[None] | None = None
+        self._taken = asyncio.Event()
         # Pollers share the store's connections with the requests: a thousand
         # sessions starting to be watched at once must not take them all.
         self._polling = asyncio.Semaphore(_POLL_CONCURRENCY)
@@ -136,9 +158,19 @@ class Feed:
         """Connect the push channel, if any (it reconnects by itself)."""
 
     async def aclose(self) -> None:
-        """Stop every poller and end every open stream (they close cleanly);
+        """End every open stream (they close cleanly) and stop every poller,
+        then send the notices still queued (waiting at most a few seconds);
         a second call does nothing more."""
         self._closed = True
+        await self.end_streams()
+        await self._drain()
+
+    async def end_streams(self) -> None:
+        """End every open stream (they close cleanly: a client resumes
+        elsewhere with ``Last-Event-ID``) and every stream opened from now
+        on, once it has sent what is stored; publishing goes on. What a server
+        does first when it stops: a stream never finishes by itself."""
+        self._streams_ended = True
         topics, self._topics = list(self._topics.values()), {}
         for topic in topics:
             topic.end()
@@ -173,7 +205,7 @@ class Feed:
         topic = self._topics.get(key)
         if topic is None or topic.ended:
             topic = self._topics[key] = _Topic()
-            if self._closed:
+            if self._streams_ended:
                 topic.end()
             else:
                 topic.poller = asyncio.create_task(self._poll(key, topic))
@@ -196,15 +228,56 @@ class Feed:
                       version: int | None = None) -> None:
         """Say that the session reached ``version`` (what ``append``
         returned); ``None`` means "changed otherwise, look" (after a delete,
-        say). Never raises for a transport failure, which is logged: the
-        append it follows has succeeded, and pollers catch up."""
-        self._signal((app, user_id, session_id), version)
-        if self._closed:
+        say). This process's streams wake at once; the other processes' notice
+        is queued and sent in the background, so this returns without a
+        round trip (unless :attr:`max_pending` sessions wait already). A
+        failed send is logged, never raised: the append it follows has
+        succeeded, and pollers catch up."""
+        key = (app, user_id, session_id)
+        self._signal(key, version)
+        if self._closed or not self._pushes:
+            return
+        while len(self._pending) >= self.max_pending and key not in self._pending:
+            await self._taken.wait()
+            if self._closed:
+                return
+        pending = self._pending
+        if version is None or (key in pending and pending[key] is None):
+            pending[key] = None  # "look" covers any version
+        else:
+            pending[key] = max(version, pending.get(key) or 0)
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send_pending())
+
+    async def _send_pending(self) -> None:
+        """Send what is queued, and what was queued meanwhile, until none is."""
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, {}
+                taken, self._taken = self._taken, asyncio.Event()
+                taken.set()
+                for payload in batch_payloads(batch, self.max_payload):
+                    try:
+                        await self._send(payload)
+                    except Exception as exc:
+                        _log.warning("live feed: could not publish to other processes: %s",
+                                     exc)
+        finally:
+            self._sender = None
+            taken, self._taken = self._taken, asyncio.Event()
+            taken.set()  # publishers waiting for room: cancelled at close, look again
+
+    async def _drain(self) -> None:
+        """Wait for the queued notices to be sent (at most a few seconds)."""
+        sender = self._sender
+        if sender is None:
             return
         try:
-            await self._send(json.dumps([app, user_id, session_id, version]))
-        except Exception as exc:
-            _log.warning("live feed: could not publish to other processes: %s", exc)
+            async with asyncio.timeout(_DRAIN_TIMEOUT):
+                await asyncio.shield(sender)
+        except TimeoutError:
+            _log.warning("live feed: closed with %d notices unsent", len(self._pending))
+            sender.cancel()
 
     async def version(self, app: str, user_id: str, session_id: str) -> int:
         """The session's version, read from the store (``NotFoundError``,
@@ -226,14 +299,26 @@ class Feed:
             topic.advance(version)
 
     def _receive(self, payload: str) -> None:
-        """A payload from another process (or our own, echoed): signal it."""
+        """A message from another process (or our own, echoed): a list of
+        ``[app, user, session, version]`` notices (or one notice, as sent
+        before batching), each signalled."""
         try:
-            app, user_id, session_id, version = json.loads(payload)
-        except (ValueError, TypeError):
+            notices = json.loads(payload)
+        except ValueError:
+            notices = None
+        if not isinstance(notices, list) or not notices:
             _log.warning("live feed: ignored a malformed message %r", payload[:200])
             return
-        if isinstance(version, int) or version is None:
-            self._signal((str(app), str(user_id), str(session_id)), version)
+        if not isinstance(notices[0], list):
+            notices = [notices]
+        for notice in notices:
+            try:
+                app, user_id, session_id, version = notice
+            except (ValueError, TypeError):
+                _log.warning("live feed: ignored a malformed notice %r", str(notice)[:200])
+                continue
+            if isinstance(version, int) or version is None:
+                self._signal((str(app), str(user_id), str(session_id)), version)
 
     def _nudge_all(self) -> None:
         """Make every poller look now: messages may have been missed."""
@@ -270,6 +355,25 @@ class Feed:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._interval()):
                     await topic.nudge.wait()
+
+
+def batch_payloads(batch: dict[SessionKey, int | None], limit: int) -> list[str]:
+    """``batch`` as JSON messages of ``[[app, user, session, version], …]``,
+    each at most ``limit`` bytes (a single notice longer than that goes
+    alone)."""
+    payloads: list[str] = []
+    items: list[str] = []
+    size = 2
+    for key, version in batch.items():
+        item = json.dumps([*key, version])  # ASCII: its length is its size in bytes
+        if items and size + len(item) + 1 > limit:
+            payloads.append(f"[{','.join(items)}]")
+            items, size = [], 2
+        items.append(item)
+        size += len(item) + 1
+    if items:
+        payloads.append(f"[{','.join(items)}]")
+    return payloads
 
 
 def open_feed(store: AsyncSessionStore, url: str, *,

@@ -4,7 +4,9 @@ and Redis pub/sub (see :mod:`sessiondb.http.live` for how feeds work).
 Each process receives on one dedicated connection, which reconnects by
 itself with a growing delay and then makes every watched session's poller
 look once, for what it missed meanwhile. Publishing uses a second
-connection: a listening connection is busy.
+connection (a listening connection is busy), from the feed's one sending
+task: a message carries a batch of notices, under PostgreSQL's 8,000-byte
+payload limit.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class _PushFeed(Feed):
     kept to a lower rate."""
 
     poll_rate = 250
+    _pushes = True
 
     def __init__(self, store: AsyncSessionStore, *, poll_interval: float | None = 2.0) -> None:
         super().__init__(store, poll_interval=poll_interval)
@@ -140,6 +143,8 @@ class RedisFeed(_PushFeed):
     """Redis pub/sub on one channel per key prefix and database. On a
     cluster, plain ``PUBLISH`` reaches the subscribers of every node, so the
     feed talks to one node (the next listed one if it fails)."""
+
+    max_payload = 64 * 1024  # Redis has no small limit; keep messages modest
 
     def __init__(self, store: AsyncSessionStore, url: str, *,
                  poll_interval: float | None = 2.0) -> None:

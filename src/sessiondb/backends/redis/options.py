@@ -7,11 +7,14 @@
 
 Our options: ``prefix`` (default ``sessiondb``; the namespace of every key)
 and ``gc_grace`` (seconds, default 3600: how long Redis keeps an expired
-session's keys before its own expiry deletes them). Every other option is a
-redis-py connection option (``socket_timeout``, ``socket_connect_timeout``,
-``max_connections``, ``health_check_interval``, ``client_name``, ``ssl_*``,
-``protocol``, …); an option neither knows is a ``ConfigurationError``.
-Messages never show the password.
+session's keys before its own expiry deletes them). The connection pool:
+``max_connections`` (default 100; per node on a cluster) and ``timeout``
+(seconds, default 20): a caller finding every connection busy waits up to
+``timeout`` for one, then gets ``BackendUnavailableError``. Every other
+option is a redis-py connection option (``socket_timeout``,
+``socket_connect_timeout``, ``health_check_interval``, ``client_name``,
+``ssl_*``, ``protocol``, …); an option neither knows is a
+``ConfigurationError``. Messages never show the password.
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ import redis.connection
 from ..._core.ids import check_id
 from ...errors import ConfigurationError, SessionDBError
 
-OURS = ("prefix", "gc_grace")
+OURS = ("prefix", "gc_grace", "max_connections", "timeout")
+#: The pool's defaults: redis-py's own size (it fails beyond it, we wait) and wait.
+MAX_CONNECTIONS = 100
+POOL_TIMEOUT = 20.0
 #: Options we set ourselves: our replies are decoded text, and the driver never
 #: retries a command (a retried append whose reply was lost could store twice).
 FIXED = ("decode_responses", "retry", "retry_on_error", "cluster_error_retry_attempts")
@@ -48,6 +54,10 @@ class RedisOptions:
     """The cluster's startup nodes."""
     kwargs: dict[str, Any] = field(default_factory=dict)
     """Client keyword arguments (cluster)."""
+    max_connections: int = MAX_CONNECTIONS
+    """The most connections the pool opens (per node on a cluster)."""
+    pool_timeout: float = POOL_TIMEOUT
+    """How long a caller waits for a free connection."""
 
     @classmethod
     def from_url(cls, url: str) -> RedisOptions:
@@ -64,11 +74,14 @@ class RedisOptions:
             check_id(prefix, "prefix")
         except SessionDBError as exc:
             raise ConfigurationError(f"{masked}: bad prefix: {exc}") from None
-        grace = _seconds(ours.get("gc_grace", "3600"), masked)
+        grace = _seconds(ours.get("gc_grace", "3600"), masked, "gc_grace")
+        pool = {"max_connections": _size(ours.get("max_connections"), masked),
+                "pool_timeout": _seconds(ours.get("timeout", str(POOL_TIMEOUT)), masked,
+                                         "timeout")}
         if parts.scheme == "redis+cluster":
             nodes, kwargs = _cluster(parts.netloc, theirs, masked)
             _check_names(kwargs, _cluster_names(), masked)
-            return cls(masked, True, prefix, grace, nodes=nodes, kwargs=kwargs)
+            return cls(masked, True, prefix, grace, nodes=nodes, kwargs=kwargs, **pool)
         if parts.scheme not in ("redis", "rediss"):
             raise ConfigurationError(f"not a Redis URL: {masked}")
         plain = urlunsplit(parts._replace(query=urlencode(theirs)))
@@ -77,7 +90,7 @@ class RedisOptions:
         except ValueError as exc:
             raise ConfigurationError(f"{masked}: {exc}") from None
         _check_names(parsed, _connection_names(parts.scheme == "rediss"), masked)
-        return cls(masked, False, prefix, grace, url=plain)
+        return cls(masked, False, prefix, grace, url=plain, **pool)
 
 
 def mask(url: str) -> str:
@@ -91,14 +104,22 @@ def mask(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
 
 
-def _seconds(text: str, masked: str) -> float:
+def _seconds(text: str, masked: str, name: str) -> float:
     try:
         value = float(text)
     except ValueError:
         value = -1.0
     if not 0 <= value < float("inf"):
-        raise ConfigurationError(f"{masked}: gc_grace must be a number of seconds >= 0")
+        raise ConfigurationError(f"{masked}: {name} must be a number of seconds >= 0")
     return value
+
+
+def _size(text: str | None, masked: str) -> int:
+    if text is None:
+        return MAX_CONNECTIONS
+    if not (text.isascii() and text.isdigit() and int(text) > 0):
+        raise ConfigurationError(f"{masked}: max_connections must be a whole number > 0")
+    return int(text)
 
 
 def _cluster(netloc: str, query: list[tuple[str, str]],
@@ -139,7 +160,7 @@ def _init_names(*classes: type) -> set[str]:
 
 def _connection_names(tls: bool) -> set[str]:
     connection = redis.connection.SSLConnection if tls else redis.connection.Connection
-    return _init_names(connection) | {"max_connections", "db"}
+    return _init_names(connection) | {"db"}
 
 
 def _cluster_names() -> set[str]:

@@ -4,6 +4,8 @@ redis-py is told never to retry a command: a retried append whose reply was
 lost could be stored twice. A failed call raises ``BackendUnavailableError``
 instead (callers may retry, with an idempotency key to be safe); the pool
 reconnects on the next call, so the client recovers when the server returns.
+More callers than connections wait for one (up to the URL's ``timeout``)
+instead of failing: see :mod:`sessiondb.backends.redis.pool`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from redis.backoff import NoBackoff
 
 from ..failures import opening, translated
 from ..options import RedisOptions
+from ..pool import gate, single_client
 from ..scripts import SCRIPTS
 
 
@@ -28,8 +31,8 @@ def connect(options: RedisOptions) -> Any:
     if options.cluster:
         nodes = [ClusterNode(host, port) for host, port in options.nodes]
         return RedisCluster(startup_nodes=nodes, decode_responses=True, retry=never,
-                            **options.kwargs)
-    return redis.asyncio.Redis.from_url(options.url, decode_responses=True, retry=never)
+                            max_connections=options.max_connections, **options.kwargs)
+    return single_client(redis.asyncio.Redis, options, decode_responses=True, retry=never)
 
 
 class Client:
@@ -46,6 +49,7 @@ class Client:
         self._lock = threading.Lock()
         self._redis: Any = None
         self._scripts: dict[str, Any] = {}
+        self._gate: Any = None
 
     @property
     def redis(self) -> Any:
@@ -58,6 +62,7 @@ class Client:
                     client = connect(self._options)
                 self._scripts = {name: client.register_script(source)
                                  for name, source in SCRIPTS.items()}
+                self._gate = gate(client, self._options)
                 self._redis = client
             return self._redis
 
@@ -66,7 +71,8 @@ class Client:
         with translated(self.where):
             if self._redis is None:
                 self._connect()
-            return await self._scripts[name](keys, args)
+            async with self._gate:
+                return await self._scripts[name](keys, args)
 
     async def transaction(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """Plain commands in one MULTI/EXEC: one round trip, one snapshot."""
@@ -74,12 +80,15 @@ class Client:
             pipe = self.redis.pipeline(transaction=True)
             for command in commands:
                 pipe.execute_command(*command)
-            return await pipe.execute()
+            async with self._gate:
+                return await pipe.execute()
 
     async def call(self, *command: Any) -> Any:
         """One plain command."""
         with translated(self.where):
-            return await self.redis.execute_command(*command)
+            client = self.redis
+            async with self._gate:
+                return await client.execute_command(*command)
 
     async def aclose(self) -> None:
         if self._redis is not None:

@@ -14,6 +14,7 @@ from redis.backoff import NoBackoff
 
 from ..failures import opening, translated
 from ..options import RedisOptions
+from ..pool import gate, single_client
 from ..scripts import SCRIPTS
 
 
@@ -23,8 +24,8 @@ def connect(options: RedisOptions) -> Any:
     if options.cluster:
         nodes = [ClusterNode(host, port) for host, port in options.nodes]
         return RedisCluster(startup_nodes=nodes, decode_responses=True, retry=never,
-                            **options.kwargs)
-    return redis.Redis.from_url(options.url, decode_responses=True, retry=never)
+                            max_connections=options.max_connections, **options.kwargs)
+    return single_client(redis.Redis, options, decode_responses=True, retry=never)
 
 
 class Client:
@@ -41,6 +42,7 @@ class Client:
         self._lock = threading.Lock()
         self._redis: Any = None
         self._scripts: dict[str, Any] = {}
+        self._gate: Any = None
 
     @property
     def redis(self) -> Any:
@@ -53,6 +55,7 @@ class Client:
                     client = connect(self._options)
                 self._scripts = {name: client.register_script(source)
                                  for name, source in SCRIPTS.items()}
+                self._gate = gate(client, self._options)
                 self._redis = client
             return self._redis
 
@@ -61,7 +64,8 @@ class Client:
         with translated(self.where):
             if self._redis is None:
                 self._connect()
-            return self._scripts[name](keys, args)
+            with self._gate:
+                return self._scripts[name](keys, args)
 
     def transaction(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """Plain commands in one MULTI/EXEC: one round trip, one snapshot."""
@@ -69,12 +73,15 @@ class Client:
             pipe = self.redis.pipeline(transaction=True)
             for command in commands:
                 pipe.execute_command(*command)
-            return pipe.execute()
+            with self._gate:
+                return pipe.execute()
 
     def call(self, *command: Any) -> Any:
         """One plain command."""
         with translated(self.where):
-            return self.redis.execute_command(*command)
+            client = self.redis
+            with self._gate:
+                return client.execute_command(*command)
 
     def close(self) -> None:
         if self._redis is not None:
