@@ -4,7 +4,10 @@ on SQLite, PostgreSQL and Redis (a fresh store and app per test)."""
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import secrets
+import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,8 +222,31 @@ def test_shared_state_routes(api: Api) -> None:
     assert api.client.get(f"{api.base}/state").json() == {"state": {}}
     sid = api.create()["id"]
     api.append(sid, "hi", state_delta={"user:lang": "pt", "app:motd": "hello", "own": 1})
-    assert api.client.get(f"{api.base}/state").json() == {"state": {"user:lang": "pt"}}
-    assert api.client.get(f"{app_url}/state").json() == {"state": {"app:motd": "hello"}}
+    assert api.client.get(f"{api.base}/state").json() == {"state": {"lang": "pt"}}
+    assert api.client.get(f"{app_url}/state").json() == {"state": {"motd": "hello"}}
+
+
+def test_shared_state_is_changed_without_a_session(api: Api) -> None:
+    app_url = api.base.rsplit("/users/", 1)[0]
+    changed = api.client.patch(f"{api.base}/state", json={"state": {"lang": "pt", "tz": "UTC"}})
+    assert changed.status_code == 200 and changed.json() == {"state": {"lang": "pt", "tz": "UTC"}}
+    assert api.client.patch(f"{api.base}/state", json={"state": {"tz": None}}).json() == {
+        "state": {"lang": "pt"}}
+    assert api.client.patch(f"{app_url}/state", json={"state": {"motd": "hi"}}).json() == {
+        "state": {"motd": "hi"}}
+    sid = api.create()["id"]  # a session sees both, with their prefixes
+    state = api.client.get(f"{api.base}/sessions/{sid}").json()["state"]
+    assert state == {"user:lang": "pt", "app:motd": "hi"}
+
+
+def test_bad_shared_state_changes_change_nothing(api: Api) -> None:
+    api.client.patch(f"{api.base}/state", json={"state": {"lang": "pt"}})
+    problem(api.client.patch(f"{api.base}/state", json={"state": {"user:lang": "en"}}), 422,
+            "invalid-input")
+    problem(api.client.patch(f"{api.base}/state", json={"state": ["lang"]}), 422,
+            "invalid-input")
+    problem(api.client.patch(f"{api.base}/state", json={"lang": "en"}), 422, "invalid-input")
+    assert api.client.get(f"{api.base}/state").json() == {"state": {"lang": "pt"}}
 
 
 # -- the service ----------------------------------------------------------------------
@@ -342,3 +368,19 @@ def test_size_limits(api: Api) -> None:
     problem(streamed, 413, "too-large")
     problem(api.client.get(url, headers={"x-filler": "y" * 9000}), 431, "headers-too-large")
     assert api.client.get(f"{api.base}/sessions/{sid}").json()["version"] == 0
+
+
+def test_a_client_gone_mid_body_is_no_server_error(api: Api,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """A client that disconnects while sending its body (a load generator
+    stopping, say) is not logged as an internal error, and stores nothing."""
+    sid = api.create()["id"]
+    host, port = api.client.base_url.host, api.client.base_url.port
+    head = (f"POST {api.base}/sessions/{sid}/events HTTP/1.1\r\nHost: {host}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+    with caplog.at_level(logging.WARNING, logger="sessiondb.http"):
+        with socket.create_connection((host, port)) as raw:
+            raw.sendall(head.encode() + b'{"events": [')
+        time.sleep(0.3)  # the server notices the disconnect
+        assert api.client.get(f"{api.base}/sessions/{sid}").json()["version"] == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

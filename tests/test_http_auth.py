@@ -176,6 +176,12 @@ def test_user_tokens_reach_only_their_own_user(oidc: tuple[httpx.Client, Issuer,
     assert client.get("/v1/apps/other/users/alice/sessions", headers=alice).status_code == 200
     unauthorized(client.get("/v1/apps/shop/users/bob/sessions", headers=alice), 403)
     unauthorized(client.get("/v1/apps/shop/state", headers=alice), 403)
+    unauthorized(client.patch("/v1/apps/shop/state", headers=alice,
+                              json={"state": {"motd": "mine"}}), 403)
+    unauthorized(client.patch("/v1/apps/shop/users/bob/state", headers=alice,
+                              json={"state": {"lang": "xx"}}), 403)
+    assert client.patch("/v1/apps/shop/users/alice/state", headers=alice,
+                        json={"state": {"lang": "pt"}}).status_code == 200
 
     admin = bearer(idp.token("ops", scope="read sessiondb:admin"))
     assert client.get("/v1/apps/shop/users/bob/sessions", headers=admin).status_code == 200

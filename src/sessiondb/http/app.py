@@ -21,7 +21,7 @@ try:
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
-    from starlette.requests import Request
+    from starlette.requests import ClientDisconnect, Request
     from starlette.responses import JSONResponse, Response
     from starlette.routing import BaseRoute, Route
 except ImportError as exc:  # pragma: no cover - depends on the install
@@ -86,8 +86,10 @@ def create_app(
         middleware=[Middleware(LimitsMiddleware, limits=limits),
                     Middleware(AuthMiddleware, authenticators=auth, protected=protected),
                     *middleware],
+        # Exception: Starlette's last resort, which logs and re-raises after
+        # answering; the classes named before it are answered quietly.
         exception_handlers={SessionDBError: handle_error, HTTPException: handle_http_exception,
-                            Exception: handle_error},
+                            ClientDisconnect: handle_error, Exception: handle_error},
         lifespan=lifespan,
     )
     app.state.store = store

@@ -205,3 +205,13 @@ def not_modified(request: Request, version: int) -> bool:
 def idempotency_key(request: Request) -> str | None:
     key = request.headers.get("idempotency-key")
     return None if key is None else an_id(key, "Idempotency-Key")
+
+
+async def state_changes(request: Request) -> dict[str, Any]:
+    """The ``state`` member of a ``PATCH`` body: the keys to set (``null``
+    deletes one)."""
+    body = await json_body(request, ("state",), required=("state",))
+    if not isinstance(body["state"], dict):
+        raise InvalidInputError("state must be an object of keys to set (null deletes)",
+                                field="state")
+    return body["state"]

@@ -173,6 +173,7 @@ def openapi_document(limits: Limits, secured: bool) -> dict[str, Any]:
 
     window = {"type": "integer", "minimum": 1, "maximum": limits.max_window}
     session_ok = _json(_ref("Session"), "the session", _ETAG_HEADER)
+    shared_ok = _json(_ref("SharedState"), "the state")
     created = _json(_ref("Session"), "created", {
         **_ETAG_HEADER, "Location": {"schema": {"type": "string"}, "description": "its URL"}})
     paths: dict[str, Any] = {
@@ -227,12 +228,16 @@ def openapi_document(limits: Limits, secured: bool) -> dict[str, Any]:
                        {"201": created}, "Fork", (404, 409)),
         },
         "/v1/apps/{app}/users/{user}/state": {
-            "get": op("The user's shared state (user: keys), read through a live session",
-                      [_APP, _USER], {"200": _json(_ref("SharedState"), "the state")}),
+            "get": op("The user's shared state (its user: keys, named without the prefix)",
+                      [_APP, _USER], {"200": shared_ok}),
+            "patch": op("Change the user's shared state atomically (null deletes a key)",
+                        [_APP, _USER], {"200": shared_ok}, "StatePatch"),
         },
         "/v1/apps/{app}/state": {
-            "get": op("The app's shared state (app: keys), read through a live session",
-                      [_APP], {"200": _json(_ref("SharedState"), "the state")}),
+            "get": op("The app's shared state (its app: keys, named without the prefix)",
+                      [_APP], {"200": shared_ok}),
+            "patch": op("Change the app's shared state atomically (null deletes a key)",
+                        [_APP], {"200": shared_ok}, "StatePatch"),
         },
         "/healthz": {"get": _operation("The process is up", [], {
             "200": _json(_ref("Status"), "ok")}, secured=False)},

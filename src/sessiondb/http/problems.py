@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
@@ -105,6 +105,9 @@ TABLE: tuple[Rule, ...] = (
                                          "Unsupported media type")),
     (MalformedRequest, None, Problem(400, "malformed-request", "Malformed request")),
     (InvalidInputError, None, Problem(422, "invalid-input", "Invalid input")),
+    # The client went away in the middle of its body: not the server's fault,
+    # and nobody reads the answer, so no error is logged.
+    (ClientDisconnect, None, Problem(400, "client-disconnected", "Client disconnected")),
     (BackendUnavailableError, None, Problem(503, "backend-unavailable",
                                             "Storage backend unavailable")),
     (BackendError, None, Problem(500, "backend-error", "Storage backend error")),

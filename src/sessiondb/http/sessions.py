@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import InvalidInputError, NotFoundError
+from ..errors import NotFoundError
 from .context import changed, store
 from .inputs import (
     allow_query,
@@ -20,6 +20,7 @@ from .inputs import (
     query_int,
     query_metadata,
     query_number,
+    state_changes,
 )
 from .routing import resource
 from .views import cursor_page_response, session_json, session_path, session_response
@@ -66,11 +67,8 @@ async def patch_session(request: Request) -> Response:
     ``state`` event; ``If-Match`` makes it conditional."""
     app, user, sid = ids(request, "app", "user", "sid")
     allow_query(request)
-    body = await json_body(request, ("state",), required=("state",))
-    if not isinstance(body["state"], dict):
-        raise InvalidInputError("state must be an object of keys to set (null deletes)",
-                                field="state")
-    version = await store(request).update_state(app, user, sid, body["state"],
+    changes = await state_changes(request)
+    version = await store(request).update_state(app, user, sid, changes,
                                                 expected_version=expected_version(request))
     await changed(request, app, user, sid, version)
     return session_response(await store(request).get(app, user, sid, last=0))
