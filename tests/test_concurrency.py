@@ -10,9 +10,7 @@ fails the test.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ from helpers_child import APP, USER, all_events, append_events, run_together
 
 import sessiondb
 from sessiondb import ConflictError
+from sessiondb.testing import run_threads
 
 THREADS = 8
 APPENDS = 50
@@ -35,30 +34,6 @@ def url_of(tmp_path: Path) -> str:
 def new_session(url: str) -> str:
     with sessiondb.open_store(url) as store:
         return store.create(APP, USER, "s1").id
-
-
-def run_threads(count: int, body: Callable[[int], object]) -> list[object]:
-    """Run ``body(i)`` on ``count`` threads released together; re-raise the
-    first error any of them hit."""
-    barrier = threading.Barrier(count)
-    results: list[object] = [None] * count
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = body(i)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return results
 
 
 def check_history(url: str, sid: str, appends: dict[str, list[tuple[int, int]]]) -> None:

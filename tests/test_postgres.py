@@ -32,7 +32,7 @@ from sessiondb import (
 from sessiondb.backends.postgres import PostgresOptions
 from sessiondb.backends.postgres._sync.migrate import migrate, schema_version
 from sessiondb.backends.postgres.schema import MIGRATIONS, SCHEMA_VERSION
-from sessiondb.testing import BlockingStore
+from sessiondb.testing import BlockingStore, run_threads
 
 
 def open_either(url: str, kind: str) -> Any:
@@ -122,23 +122,12 @@ def test_one_round_trip_per_append_and_per_get(kind: str, proxy: CountingProxy,
 def test_many_threads_lose_nothing(schemas: Schemas) -> None:
     with sessiondb.open_store(schemas.url(pool_max=4)) as store:
         sid = store.create(APP, USER).id
-        barrier = threading.Barrier(12)
-        errors: list[BaseException] = []
 
         def writer(n: int) -> None:
-            barrier.wait()
-            try:
-                for i in range(25):
-                    store.append(APP, USER, sid, append_events(f"t{n}", i), {"last": n})
-            except BaseException as exc:  # reported below
-                errors.append(exc)
+            for i in range(25):
+                store.append(APP, USER, sid, append_events(f"t{n}", i), {"last": n})
 
-        threads = [threading.Thread(target=writer, args=(n,)) for n in range(12)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
+        run_threads(12, writer)
         events = assert_whole_pairs(store, sid)
         assert len(events) == 12 * 25 * 2
         assert Counter(e.content.split(":")[0] for e in events) == {

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import secrets
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,6 +48,7 @@ from sessiondb import (
     FrozenClock,
 )
 from sessiondb.backends.redis.codec import order_key
+from sessiondb.testing import run_threads
 
 __all__ = ["cluster_urls", "redis_cluster_servers", "redis_urls"]  # fixtures, to be found
 
@@ -155,33 +155,20 @@ def test_threads_lose_nothing_and_one_writer_wins(private_url: str, mode: str) -
             for i in range(appends):
                 store.append(APP, USER, sid, turn(n * 1000 + i))
 
-        workers = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
-        for t in workers:
-            t.start()
-        for t in workers:
-            t.join()
+        run_threads(threads, writer)
         check_log(store, sid, [f"{p}{n * 1000 + i}" for n in range(threads)
                                for i in range(appends) for p in "qa"])
         for _ in range(10):  # rounds: 6 writers expect the same version
             version = store.get(APP, USER, sid, last=0).version
-            outcomes: list[Any] = []
-            barrier = threading.Barrier(6)
 
-            def racer(n: int, version: int = version, outcomes: list = outcomes,
-                      barrier: threading.Barrier = barrier) -> None:
-                barrier.wait()
+            def racer(n: int, version: int = version) -> Any:
                 try:
-                    outcomes.append(store.append(APP, USER, sid, turn(n),
-                                                 expected_version=version))
+                    return store.append(APP, USER, sid, turn(n), expected_version=version)
                 except ConflictError as exc:
                     assert (exc.expected, exc.actual) == (version, version + 2)
-                    outcomes.append("conflict")
+                    return "conflict"
 
-            racers = [threading.Thread(target=racer, args=(n,)) for n in range(6)]
-            for t in racers:
-                t.start()
-            for t in racers:
-                t.join()
+            outcomes = run_threads(6, racer)
             assert sorted(outcomes, key=str) == [version + 2] + ["conflict"] * 5
     finally:
         store.close()

@@ -7,7 +7,6 @@ cluster), and a caller that waits too long gets ``BackendUnavailableError``.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Iterator
 
@@ -17,6 +16,7 @@ from redis_helpers import UrlFactory, redis_cluster_servers, url_factory
 import sessiondb
 from sessiondb import BackendUnavailableError, ConfigurationError
 from sessiondb.backends.redis.options import RedisOptions
+from sessiondb.testing import run_threads
 
 __all__ = ["redis_cluster_servers"]  # a fixture, to be found
 
@@ -76,21 +76,12 @@ def test_many_threads_wait_for_a_connection(urls: UrlFactory) -> None:
     store = sessiondb.open_store(_with(urls(), "max_connections=4"))
     try:
         sid = store.create(APP, USER).id
-        errors: list[BaseException] = []
 
         def work(i: int) -> None:
-            try:
-                store.append(APP, USER, sid, [{"role": "user", "content": {"i": i}}])
-                store.get(APP, USER, sid, last=1)
-            except BaseException as exc:  # pragma: no cover - the failure reported
-                errors.append(exc)
+            store.append(APP, USER, sid, [{"role": "user", "content": {"i": i}}])
+            store.get(APP, USER, sid, last=1)
 
-        threads = [threading.Thread(target=work, args=(i,)) for i in range(120)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert errors == []
+        run_threads(120, work)
         assert store.get(APP, USER, sid, last=0).version == 120
     finally:
         store.close()

@@ -21,5 +21,6 @@ all tests at once. Tests never look at a backend's type or private state.
 
 from .conformance import StoreConformance
 from .portal import BlockingStore
+from .threads import run_threads
 
-__all__ = ["BlockingStore", "StoreConformance"]
+__all__ = ["BlockingStore", "StoreConformance", "run_threads"]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
 
 from ..errors import ConflictError, InvalidInputError, LimitExceededError, NotFoundError
 from .fixtures import SuiteBase, say
+from .threads import run_threads
 
 
 def _snapshot(store: Any, app: str, user: str, sid: str) -> Any:
@@ -57,22 +57,13 @@ class SafetySuite(SuiteBase):
 
     def test_concurrent_writers_lose_nothing(self, store: Any, app: str) -> None:
         sid = store.create(app, "u").id
-        errors: list[BaseException] = []
 
         def writer(name: int) -> None:
-            try:
-                for i in range(10):
-                    store.append(app, "u", sid, [say("user", f"{name}:{i}"),
-                                                 say("assistant", f"{name}:{i}")])
-            except BaseException as exc:  # reported below
-                errors.append(exc)
+            for i in range(10):
+                store.append(app, "u", sid, [say("user", f"{name}:{i}"),
+                                             say("assistant", f"{name}:{i}")])
 
-        threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
+        run_threads(6, writer)
         events = store.events(app, "u", sid, limit=1000).items
         assert [e.seq for e in events] == list(range(1, 121))
         assert sorted(e.content for e in events[::2]) == sorted(
@@ -82,22 +73,15 @@ class SafetySuite(SuiteBase):
 
     def test_concurrent_expected_version_one_winner(self, store: Any, app: str) -> None:
         sid = store.create(app, "u").id
-        results: list[Any] = []
-        barrier = threading.Barrier(5)
 
-        def writer(name: int) -> None:
-            barrier.wait()
+        def writer(name: int) -> Any:
             try:
-                results.append(store.append(app, "u", sid, [say("user", str(name))],
-                                            expected_version=0))
+                return store.append(app, "u", sid, [say("user", str(name))],
+                                    expected_version=0)
             except ConflictError:
-                results.append("conflict")
+                return "conflict"
 
-        threads = [threading.Thread(target=writer, args=(n,)) for n in range(5)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = run_threads(5, writer)
         assert sorted(results, key=str) == [1] + ["conflict"] * 4
         assert store.get(app, "u", sid).version == 1
 

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
 
 from ..errors import InvalidInputError, LimitExceededError
 from .fixtures import SuiteBase, say
+from .threads import run_threads
 
 
 def _both(store: Any, app: str, user: str) -> tuple[dict, dict]:
@@ -154,28 +154,17 @@ class SharedStateSuite(SuiteBase):
 
     def test_concurrent_shared_updates_keep_every_key(self, store: Any, app: str) -> None:
         sid = store.create(app, "u").id
-        errors: list[BaseException] = []
-        barrier = threading.Barrier(6)
 
         def writer(n: int) -> None:
-            barrier.wait()
-            try:
-                for i in range(5):
-                    if n % 3 == 0:  # through a session, as before
-                        store.update_state(app, "u", sid, {f"user:s{n}.{i}": i,
-                                                           f"app:s{n}.{i}": i})
-                    else:
-                        store.update_shared_state(app, {f"d{n}.{i}": i}, user_id="u")
-                        store.update_shared_state(app, {f"d{n}.{i}": i})
-            except BaseException as exc:  # reported below
-                errors.append(exc)
+            for i in range(5):
+                if n % 3 == 0:  # through a session, as before
+                    store.update_state(app, "u", sid, {f"user:s{n}.{i}": i,
+                                                       f"app:s{n}.{i}": i})
+                else:
+                    store.update_shared_state(app, {f"d{n}.{i}": i}, user_id="u")
+                    store.update_shared_state(app, {f"d{n}.{i}": i})
 
-        threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
+        run_threads(6, writer)
         expected = {f"{'s' if n % 3 == 0 else 'd'}{n}.{i}": i for n in range(6)
                     for i in range(5)}
         assert _both(store, app, "u") == (expected, expected)
