@@ -25,7 +25,7 @@ import hmac
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._core.events import EventDraft, EventRow
 from .._core.jsonvalue import decode, join_object
@@ -38,14 +38,14 @@ from .cipher import USER_KEY_ID, Cipher
 from .keyring import KeyRing
 
 _new_event = tuple.__new__
+_set = object.__setattr__
 
 #: A user's own data key (an AESGCM), or None: the key ring's primary key.
 UserKey = Any
 
-#: An opened event: [token, place, content if a string, content JSON text
-#: otherwise, data JSON text, delta JSON text, the user key that opened it,
-#: the last Event built from it when that is immutable].
-Opened = list[Any]
+#: Types of JSON values that are immutable, so one decoded copy can be handed
+#: out to every reader.
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
 
 
 def _frame(flag: str, stored: str, data: str | None, delta: str | None) -> str:
@@ -62,23 +62,119 @@ def _unframe(text: str) -> tuple[str, str, str | None, str | None]:
     return text[0], text[i + 1:end], text[j + 1:data_end] or None, text[data_end:] or None
 
 
+#: A remembered value not decoded yet, or one decoded per read (mutable).
+_PENDING = object()
+_MUTABLE = object()
+
+
+def _scalars(value: Any) -> bool:
+    """Whether ``value`` is a JSON object of immutable values only (a shallow
+    copy of it is then as good as a fresh decode)."""
+    return type(value) is dict and all(type(v) in _IMMUTABLE for v in value.values())
+
+
+class Opened:
+    """An event token, opened and remembered: the place it was opened for
+    (its session's place prefix, its id, role and kind), the user key that
+    opened it, and its plaintext parts as framed. Decoded values that no
+    reader can mutate are kept and handed out again; mutable ones are decoded
+    per read, except a delta of immutable values, copied per read.
+
+    ``twin`` is the sealed event as a backend last returned it: a read event
+    equal to it (same token, id, role, kind, seq and time, nothing outside
+    the token) in the same session is that same event, known in one compare.
+    """
+
+    __slots__ = ("content", "data", "delta", "delta_value", "flag", "flat", "id", "kind",
+                 "places", "role", "shared", "stored", "token", "twin", "uk")
+
+    def __init__(self, token: str, places: str, event_id: str, role: str, kind: str,
+                 uk: UserKey, flag: str, stored: str, data: str | None,
+                 delta: str | None) -> None:
+        self.token, self.places, self.id, self.role, self.kind, self.uk = (
+            token, places, event_id, role, kind, uk)
+        self.flag, self.stored, self.data, self.delta = flag, stored, data, delta
+        self.content: Any = stored if flag == "s" else _PENDING
+        self.delta_value: Any = None if delta is None else _PENDING
+        self.twin: Event | None = None
+        #: The Event last built, when nothing in it is mutable: shared.
+        self.shared: Event | None = None
+        #: When only its delta is mutable, and flat: the delta, to copy per read.
+        self.flat: dict[str, Any] | None = None
+
+    def event(self, seq: int, created: float) -> Event:
+        """An Event of this plaintext at ``seq``."""
+        content = self.content
+        if content is _PENDING:
+            content = decode(self.stored)
+            self.content = content if type(content) in _IMMUTABLE else _MUTABLE
+        elif content is _MUTABLE:
+            content = decode(self.stored)
+        delta = self.delta_value
+        if delta is _PENDING:
+            delta = decode(self.delta)  # type: ignore[arg-type]
+            self.delta_value = delta.copy() if _scalars(delta) else _MUTABLE
+        elif delta is _MUTABLE:
+            delta = decode(self.delta)  # type: ignore[arg-type]
+        elif delta is not None:
+            delta = delta.copy()
+        event = _new_event(Event, (
+            self.role, content, self.kind, None if self.data is None else decode(self.data),
+            self.id, seq, created, delta))
+        if self.data is None and self.content is not _MUTABLE:
+            if self.delta is None:
+                self.shared = event
+            elif self.delta_value is not _MUTABLE:
+                self.flat = self.delta_value
+        return event  # type: ignore[no-any-return]
+
+
+class Places(NamedTuple):
+    """The place prefixes of one session's values (see :meth:`Encryption.state_place`)."""
+
+    events: str
+    session: str
+    user: str
+    app: str
+
+    def state(self, name: str) -> str:
+        if name[:4] == APP_PREFIX:
+            return self.app + name
+        if name[:5] == USER_PREFIX:
+            return self.user + name
+        return self.session + name
+
+
+def _places_of(app: str, user_id: str, session_id: str) -> Places:
+    return Places(f"e|{app}|{user_id}|{session_id}|", f"s|{app}|{user_id}|{session_id}|",
+                  f"u|{app}|{user_id}|", f"a|{app}|")
+
+
 class Encryption:
     """Seals requests and opens results for one key ring.
 
-    Opened values are remembered (a bounded cache keyed by the token): an
-    agent rereads its recent events every turn. A hit is used only when the
-    whole token and its place are the same, so anything changed in storage
-    is authenticated afresh.
+    Opened values are remembered (bounded caches): an agent rereads its
+    recent events every turn. So are the values this process seals
+    (``remember_sealed``): it reads its own writes back next turn. A hit is
+    used only when the whole token and its place (and user key) are the same,
+    so anything changed in storage is authenticated afresh.
     """
 
-    def __init__(self, ring: KeyRing, cache_size: int = 1024) -> None:
+    def __init__(self, ring: KeyRing, cache_size: int = 1024,
+                 remember_sealed: bool = True) -> None:
         self.cipher = Cipher(ring)
         self._fingerprint_key = ring.derive("idempotency-fingerprint")
         # Oldest-first eviction needs an OrderedDict: popping the front of a
         # plain dict leaves holes that every later eviction scans again.
-        self._values: OrderedDict[str, tuple[str, str, str, UserKey]] = OrderedDict()
+        # State values, by the tail of their token (its GCM tag): (token,
+        # place, user key, JSON text, the value when immutable else _MUTABLE,
+        # or _PENDING before its first read).
+        self._values: OrderedDict[str, tuple[str, str, UserKey, str, Any]] = OrderedDict()
+        # Events, by event id.
         self._events: OrderedDict[str, Opened] = OrderedDict()
+        self._places: dict[tuple[str, str, str], Places] = {}
         self._cache_size = cache_size
+        self.remember_sealed = remember_sealed
 
     # A place is "|"-joined: ids, roles and kinds cannot hold "|", and the one
     # free-form part, a state or metadata key, always comes last, so two
@@ -88,15 +184,20 @@ class Encryption:
     def state_place(key: Key, name: str) -> str:
         """The place of state key ``name`` (as the reader sees it, with its
         ``app:``/``user:`` prefix) of the session at ``key``."""
-        if name[:4] == APP_PREFIX:
-            return f"a|{key.app}|{name}"
-        if name[:5] == USER_PREFIX:
-            return f"u|{key.app}|{key.user_id}|{name}"
-        return f"s|{key.app}|{key.user_id}|{key.session_id}|{name}"
+        return _places_of(key.app, key.user_id, key.session_id).state(name)
 
-    @staticmethod
-    def _event_places(key: Key) -> str:
-        return f"e|{key.app}|{key.user_id}|{key.session_id}|"
+    def places(self, app: str, user_id: str, session_id: str) -> Places:
+        """The place prefixes of a session (the same object while remembered)."""
+        address = (app, user_id, session_id)
+        found = self._places.get(address)
+        if found is None:
+            if len(self._places) >= self._cache_size:
+                self._places.clear()
+            found = self._places[address] = _places_of(app, user_id, session_id)
+        return found
+
+    def _event_places(self, key: Key) -> str:
+        return self.places(key.app, key.user_id, key.session_id).events
 
     def forget(self) -> None:
         """Drop every remembered plaintext (after a user's key is destroyed)."""
@@ -110,27 +211,38 @@ class Encryption:
         are never sealed by a user's key: every user reads them."""
         if uk is not None and place[0] == "a":
             uk = None
-        return '"' + self.cipher.seal(text.encode(), place.encode(), uk) + '"'
+        token = self.cipher.seal(text.encode(), place.encode(), uk)
+        if self.remember_sealed:
+            self._remember(self._values, token[-24:], (token, place, uk, text, _PENDING))
+        return '"' + token + '"'
 
     def _seal_delta(self, key: Key, delta: ScopedDelta, uk: UserKey = None) -> ScopedDelta:
         """A delta with each value sealed for its state key (deletions, a
         recorded ``null``, stay as they are: a key's absence is not secret)."""
         if not delta.persisted:
             return delta
-        persisted = {name: text if text == "null" else
-                     self._seal_value(text, self.state_place(key, name), uk)
+        places = self.places(key.app, key.user_id, key.session_id)
+        if not delta.user and not delta.app:  # session keys only (the common case)
+            prefix = places.session
+            sealed = {name: text if text == "null" else self._seal_value(text, prefix + name, uk)
+                      for name, text in delta.persisted.items()}
+            return ScopedDelta({name: None if value == "null" else value
+                                for name, value in sealed.items()}, {}, {}, sealed)
+        place = places.state
+        seal = self._seal_value
+        persisted = {name: text if text == "null" else seal(text, place(name), uk)
                      for name, text in delta.persisted.items()}
         scopes: tuple[dict[str, str | None], ...] = ({}, {}, {})
-        session, user, app = scopes
+        session, user, shared = scopes
         for name, sealed in persisted.items():
             value = None if sealed == "null" else sealed
             if name[:4] == APP_PREFIX:
-                app[name[4:]] = value
+                shared[name[4:]] = value
             elif name[:5] == USER_PREFIX:
                 user[name[5:]] = value
             elif name[:5] != TEMP_PREFIX:
                 session[name] = value
-        return ScopedDelta(session, user, app, persisted)
+        return ScopedDelta(session, user, shared, persisted)
 
     def seal_create(self, request: CreateRequest, uk: UserKey = None) -> CreateRequest:
         return replace(request, state=self._seal_delta(request.key, request.state, uk),
@@ -138,17 +250,24 @@ class Encryption:
 
     def seal_append(self, request: AppendRequest, uk: UserKey = None) -> AppendRequest:
         places = self._event_places(request.key)
+        seal = self.cipher.seal
+        remember = self._remember if self.remember_sealed else None
         drafts = request.events
         last = len(drafts) - 1
         sealed = []
         for i, d in enumerate(drafts):
             # What the backend would record on this event (see event_rows).
             recorded = request.last_delta if i == last else d.delta.persisted
-            plain = _frame("j" if d.content_is_json else "s", d.stored, d.data_json,
-                           join_object(recorded) if recorded else None)
-            token = self.cipher.seal(plain.encode(),
-                                     f"{places}{d.id}|{d.role}|{d.kind}".encode(), uk)
-            sealed.append(EventDraft(d.id, d.role, d.kind, token, 0, None, EMPTY_DELTA,
+            delta = join_object(recorded) if recorded else None
+            flag = "j" if d.content_is_json else "s"
+            event_id, role, kind = d.id, d.role, d.kind
+            token = seal(_frame(flag, d.stored, d.data_json, delta).encode(),
+                         f"{places}{event_id}|{role}|{kind}".encode(), uk)
+            if remember is not None:
+                remember(self._events, event_id, Opened(
+                    token, places, event_id, role, kind, uk, flag, d.stored, d.data_json,
+                    delta))
+            sealed.append(EventDraft(event_id, role, kind, token, 0, None, EMPTY_DELTA,
                                      d.id_given))
         fingerprint = request.fingerprint
         if fingerprint is not None:
@@ -169,71 +288,99 @@ class Encryption:
 
     # -- opening ------------------------------------------------------------
 
-    def _remember(self, cache: OrderedDict[str, Any], token: str, entry: Any) -> None:
+    def _remember(self, cache: OrderedDict[str, Any], name: str, entry: Any) -> None:
         if len(cache) >= self._cache_size:
             cache.popitem(last=False)
-        cache[token[-24:]] = entry
+        cache[name] = entry
+
+    def _value_entry(self, token: object, place: str, name: str,
+                     uk: UserKey) -> tuple[str, str, UserKey, str, Any]:
+        """The remembered entry of a state token opened for ``place``."""
+        hit = self._values.get(token[-24:]) if type(token) is str else None
+        if hit is None or hit[0] != token or hit[1] != place or hit[2] is not uk:
+            text = self.cipher.open(token, place.encode(), f"state[{name!r}]", uk).decode()
+            hit = (token, place, uk, text, _PENDING)  # type: ignore[assignment]
+        if hit[4] is _PENDING:
+            value = decode(hit[3])
+            hit = (*hit[:4], value if type(value) in _IMMUTABLE else _MUTABLE)
+            self._remember(self._values, token[-24:], hit)  # type: ignore[index]
+        return hit  # type: ignore[return-value]
 
     def _open_value(self, token: object, place: str, name: str, uk: UserKey = None) -> str:
-        if type(token) is str:
-            hit = self._values.get(token[-24:])
-            if hit is not None and hit[0] == token and hit[1] == place and hit[3] is uk:
-                return hit[2]  # type: ignore[return-value]
-        text = self.cipher.open(token, place.encode(), f"state[{name!r}]", uk).decode()
-        self._remember(self._values, token, (token, place, text, uk))  # type: ignore[arg-type]
-        return text
+        """The JSON text of a state token."""
+        return self._value_entry(token, place, name, uk)[3]
 
-    def open_state(self, key: Key, state: Mapping[str, Any],
+    def open_state(self, places: Places, state: Mapping[str, Any],
                    uk: UserKey = None) -> dict[str, Any]:
-        return {name: decode(self._open_value(token, self.state_place(key, name), name, uk))
-                for name, token in state.items()}
+        opened = {}
+        get = self._values.get
+        session_places = places.session
+        for name, token in state.items():
+            place = (session_places + name if name[:4] != APP_PREFIX and name[:5] != USER_PREFIX
+                     else places.state(name))
+            hit = get(token[-24:]) if type(token) is str else None
+            if (hit is None or hit[0] != token or hit[1] != place or hit[2] is not uk
+                    or hit[4] is _PENDING):
+                hit = self._value_entry(token, place, name, uk)
+            value = hit[4]
+            opened[name] = decode(hit[3]) if value is _MUTABLE else value
+        return opened
 
     def open_metadata(self, app: str, metadata: Mapping[str, str]) -> dict[str, str]:
         det = self.cipher.open_deterministic
         return {k: det(v, f"m|{app}|{k}".encode(), f"metadata[{k!r}]").decode()
                 for k, v in metadata.items()}
 
-    def _open_event(self, token: object, place: str, seq: int, uk: UserKey = None) -> Opened:
-        plain = self.cipher.open(token, place.encode(), f"event {seq}", uk).decode()
-        flag, stored, data, delta = _unframe(plain)
-        opened: Opened = [token, place, None if flag == "j" else stored,
-                          stored if flag == "j" else None, data, delta, uk, None]
-        self._remember(self._events, token, opened)  # type: ignore[arg-type]
+    def _open_event(self, token: object, places: str, event_id: str, role: str, kind: str,
+                    seq: int, uk: UserKey = None) -> Opened:
+        plain = self.cipher.open(token, f"{places}{event_id}|{role}|{kind}".encode(),
+                                 f"event {seq}", uk).decode()
+        opened = Opened(token, places, event_id, role, kind, uk,  # type: ignore[arg-type]
+                        *_unframe(plain))
+        self._remember(self._events, event_id, opened)
         return opened
 
     def open_events(self, key: Key, events: list[Event] | tuple[Event, ...],
                     uk: UserKey = None) -> list[Event]:
-        places = self._event_places(key)
-        cache = self._events
+        return self._open_events(self._event_places(key), events, uk)
+
+    def _open_events(self, places: str, events: list[Event] | tuple[Event, ...],
+                     uk: UserKey) -> list[Event]:
+        get = self._events.get
         opened = []
         for e in events:
+            hit = get(e[4])
+            # The same sealed event as last time, in the same session.
+            if hit is not None and hit.twin == e and hit.places == places and hit.uk is uk:
+                event = hit.shared
+                if event is None:
+                    flat = hit.flat
+                    event = hit.event(e[5], e[6]) if flat is None else _new_event(Event, (
+                        hit.role, hit.content, hit.kind, None, hit.id, e[5], e[6], flat.copy()))
+                opened.append(event)
+                continue
             role, token, kind, data, event_id, seq, created, delta = e
             if data is not None or delta is not None:
                 raise AuthError(f"event {seq} holds data outside its encrypted content")
-            place = f"{places}{event_id}|{role}|{kind}"
-            hit = cache.get(token[-24:]) if type(token) is str else None
-            if hit is None or hit[0] != token or hit[1] != place or hit[6] is not uk:
-                hit = self._open_event(token, place, seq, uk)
-            event = hit[7]
-            if event is not None and event[5] == seq and event[6] == created:
-                opened.append(event)  # immutable (string content, nothing else): shared
-                continue
-            text, data, delta = hit[3], hit[4], hit[5]
-            event = _new_event(Event, (
-                role, hit[2] if text is None else decode(text), kind,
-                None if data is None else decode(data), event_id, seq, created,
-                None if delta is None else decode(delta)))
-            if text is None and data is None and delta is None:
-                hit[7] = event
-            opened.append(event)
+            # Else a hit is still the same token opened for the same place.
+            if (hit is None or hit.token != token or hit.id != event_id
+                    or hit.places != places or hit.role != role or hit.kind != kind
+                    or hit.uk is not uk):
+                hit = self._open_event(token, places, event_id, role, kind, seq, uk)
+            opened.append(hit.event(seq, created))
+            hit.twin = e
         return opened
 
     def open_session(self, s: Session, uk: UserKey = None) -> Session:
-        key = Key(s.app, s.user_id, s.id)
-        return Session(s.app, s.user_id, s.id, self.open_state(key, s.state, uk), s.version,
-                       tuple(self.open_events(key, s.events, uk)) if s.events else (),
-                       self.open_metadata(s.app, s.metadata) if s.metadata else s.metadata,
-                       s.created_at, s.updated_at, s.expires_at)
+        """``s`` opened in place: a backend hands out a new Session per call,
+        which nothing else holds yet (cheaper than building it again)."""
+        places = self.places(s.app, s.user_id, s.id)
+        _set(s, "state", self.open_state(places, s.state, uk))
+        if s.events:
+            _set(s, "events", tuple(self._open_events(places.events, s.events, uk)))
+        if s.metadata:
+            _set(s, "metadata", self.open_metadata(s.app, s.metadata))
+        return s
 
     # -- re-sealing (fork, key rotation) -------------------------------------
 
@@ -277,16 +424,13 @@ class Encryption:
         for seq, event_id, role, kind, stored, _, data, delta, created in bundle.events:
             if data is not None or delta is not None:
                 raise AuthError(f"event {seq} holds data outside its encrypted content")
-            place = f"{old_places}{event_id}|{role}|{kind}"
-            opened = self._open_event(stored, place, seq, uk)
+            opened = self._open_event(stored, old_places, event_id, role, kind, seq, uk)
             if moved or not self._current(stored, uk):
-                flag = "j" if opened[2] is None else "s"
-                plain = _frame(flag, opened[2] if opened[3] is None else opened[3],
-                               opened[4], opened[5])
+                plain = _frame(opened.flag, opened.stored, opened.data, opened.delta)
                 stored = self.cipher.seal(plain.encode(),
                                           f"{new_places}{event_id}|{role}|{kind}".encode(), uk)
             rows.append((seq, event_id, role, kind, stored, 0, None, None, created))
-            deltas.append(None if opened[5] is None else decode(opened[5]))
+            deltas.append(None if opened.delta is None else decode(opened.delta))
         new.events = rows
         if moved:
             base = {k: self._open_value(decode(v), self.state_place(target, k), k, uk)
