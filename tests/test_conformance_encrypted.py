@@ -14,7 +14,6 @@ from redis_helpers import redis_cluster_servers
 import sessiondb
 from sessiondb.crypto.keyring import KeyRing, new_key
 from sessiondb.testing import BlockingStore, StoreConformance
-from sessiondb.testing.suite_shared import SharedStateSuite
 
 __all__ = ["redis_cluster_servers"]  # a fixture, imported to be found
 
@@ -26,24 +25,13 @@ def url_maker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callab
     with store_urls(request.param, tmp_path, request) as make:
         yield make
 
-class _SharedStatePending:
-    """Skips the shared-state part of the suite, and only it: the
-    encryption wrapper does not seal and open ``shared_state`` /
-    ``update_shared_state`` yet (the lead wires it; then delete this)."""
-
-    @pytest.fixture(autouse=True)
-    def _skip_shared_state(self, request: pytest.FixtureRequest) -> None:
-        if request.function.__qualname__.startswith(f"{SharedStateSuite.__name__}."):
-            pytest.skip("shared-state API not yet wired into the encryption wrapper")
-
-
-class TestEncryptedSync(_SharedStatePending, StoreConformance):
+class TestEncryptedSync(StoreConformance):
     @pytest.fixture
     def make_store(self, url_maker: Callable[[], str]) -> Callable[[Any], Any]:
         return lambda clock: sessiondb.open_store(url_maker(), clock=clock, keys=RING)
 
 
-class TestEncryptedAsync(_SharedStatePending, StoreConformance):
+class TestEncryptedAsync(StoreConformance):
     @pytest.fixture
     def make_store(self, url_maker: Callable[[], str]) -> Callable[[Any], Any]:
         return lambda clock: BlockingStore(

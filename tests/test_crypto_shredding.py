@@ -36,16 +36,20 @@ def test_deleting_a_user_makes_their_backed_up_data_unreadable(urls: list[str]) 
     data, restored_url, keys = urls
     store = sessiondb.open_store(data, keys=RING, user_keys=keys)
     alice, bob = fill(store, "alice"), fill(store, "bob")
+    store.update_shared_state("shop", {"pin": "1234"}, user_id="carol")  # no session
     backup = list(store.export("shop"))
     assert store.get("shop", "alice", alice).state["card"] == "alice-card"
 
     assert store.delete_user("shop", "alice") == 1
+    assert store.delete_user("shop", "carol") == 0
     restored = sessiondb.open_store(restored_url, keys=RING, user_keys=keys)
     assert restored.import_records(backup) == 2
     with pytest.raises(AuthError, match="user was deleted"):
         restored.get("shop", "alice", alice)
     with pytest.raises(AuthError, match="user was deleted"):
         restored.events("shop", "alice", alice)
+    with pytest.raises(AuthError, match="user was deleted"):
+        restored.shared_state("shop", "carol")
     got = restored.get("shop", "bob", bob)
     assert got.state == {"card": "bob-card", "user:email": "bob@x", "app:motd": "hello",
                          "step": 1}

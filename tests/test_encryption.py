@@ -194,3 +194,39 @@ def test_redis_keys_hold_no_plaintext(kind: str, request: pytest.FixtureRequest)
             assert CANARY.encode() not in repr(value).encode(), key
             seen += 1
         assert seen
+
+
+def test_shared_state_set_directly_is_sealed_like_any_state(db: str) -> None:
+    """``update_shared_state`` seals each value for its place: the same place
+    a session's ``app:``/``user:`` key has, so sessions read it too."""
+    store = sessiondb.open_store(db, keys=RING)
+    store.update_shared_state("shop", {"banner": CANARY})
+    store.update_shared_state("shop", {"pin": CANARY, "gone": 1}, user_id="bob")
+    assert store.update_shared_state("shop", {"gone": None}, user_id="bob") == {"pin": CANARY}
+    assert store.shared_state("shop") == {"banner": CANARY}
+    sid = store.create("shop", "bob").id
+    assert store.get("shop", "bob", sid).state == {"app:banner": CANARY, "user:pin": CANARY}
+    store.update_state("shop", "bob", sid, {"user:pin": CANARY + "2"})
+    assert store.shared_state("shop", "bob") == {"pin": CANARY + "2"}
+    for file in Path(db.removeprefix("sqlite:///")).parent.glob("enc.db*"):
+        assert CANARY.encode() not in file.read_bytes(), file
+
+
+def test_shared_values_moved_or_planted_do_not_open(db: str) -> None:
+    store = sessiondb.open_store(db, keys=RING)
+    store.update_shared_state("shop", {"pin": CANARY}, user_id="bob")
+    store.update_shared_state("shop", {"banner": CANARY})
+    with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
+        conn.execute("INSERT INTO user_state SELECT app, 'carol', key, value FROM user_state "
+                     "WHERE user_id = 'bob'")  # bob's sealed value, copied to carol
+        conn.execute("INSERT INTO app_state SELECT app, 'motd', value FROM app_state")
+        conn.execute("INSERT INTO app_state VALUES ('other', 'banner', '\"in the clear\"')")
+    before = sqlite_rows(db)
+    with pytest.raises(AuthError, match="failed authentication"):
+        store.shared_state("shop", "carol")
+    with pytest.raises(AuthError, match="failed authentication"):
+        store.shared_state("shop")  # banner's value, copied to motd
+    with pytest.raises(AuthError, match="not encrypted"):
+        store.shared_state("other")
+    assert store.shared_state("shop", "bob") == {"pin": CANARY}
+    assert sqlite_rows(db) == before

@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 from .._core.events import EventDraft, EventRow
 from .._core.jsonvalue import decode, join_object
 from .._core.records import ScopeState, SessionBundle
-from .._core.requests import AppendRequest, CreateRequest, Key, ListRequest
+from .._core.requests import AppendRequest, CreateRequest, Key, ListRequest, SharedRequest
 from .._core.state import APP_PREFIX, EMPTY_DELTA, TEMP_PREFIX, USER_PREFIX, ScopedDelta, replay
 from ..errors import AuthError
 from ..models import Event, Session
@@ -280,6 +280,37 @@ class Encryption:
     def seal_metadata(self, app: str, metadata: Mapping[str, str]) -> dict[str, str]:
         det = self.cipher.seal_deterministic
         return {k: det(v.encode(), f"m|{app}|{k}".encode()) for k, v in metadata.items()}
+
+    @staticmethod
+    def shared_places(app: str, user_id: str | None) -> str:
+        """The place prefix of a shared scope's values: the place a session's
+        ``app:name`` / ``user:name`` key gets, without the name."""
+        places = _places_of(app, "-" if user_id is None else user_id, "-")
+        return places.app + APP_PREFIX if user_id is None else places.user + USER_PREFIX
+
+    def seal_shared(self, request: SharedRequest, uk: UserKey = None) -> SharedRequest:
+        """A shared-state change with each value sealed for its key (a
+        deletion stays ``None``)."""
+        prefix = self.shared_places(request.app, request.user_id)
+        seal = self._seal_value
+        return SharedRequest(request.app, request.user_id, request.now, {
+            name: None if text is None else seal(text, prefix + name, uk)
+            for name, text in request.changes.items()})
+
+    def open_shared(self, request: SharedRequest, stored: Mapping[str, str],
+                    uk: UserKey = None) -> dict[str, str]:
+        """A shared scope's stored values (JSON texts of tokens) opened: the
+        JSON text of each value."""
+        prefix = self.shared_places(request.app, request.user_id)
+        scope = APP_PREFIX if request.user_id is None else USER_PREFIX
+        opened = {}
+        for name, text in stored.items():
+            try:
+                token = decode(text)
+            except ValueError:
+                token = None  # not even JSON: refused below as not encrypted
+            opened[name] = self._open_value(token, prefix + name, scope + name, uk)
+        return opened
 
     def seal_list(self, request: ListRequest) -> ListRequest:
         if not request.metadata:

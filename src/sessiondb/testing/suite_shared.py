@@ -177,12 +177,12 @@ class SharedStateSuite(SuiteBase):
         store.update_shared_state(app, {"lang": "fr"}, user_id="alice")
         store.update_shared_state(app, {"lang": "de"}, user_id="carol")  # no session
         records = list(store.export(app))
-        scopes = [r for r in records if r["type"] in ("app_state", "user_state")]
-        assert sorted(map(str, scopes)) == sorted(map(str, [
-            {"type": "app_state", "app": app, "state": {"theme": "dark"}},
-            {"type": "user_state", "app": app, "user_id": "alice", "state": {"lang": "fr"}},
-            {"type": "user_state", "app": app, "user_id": "carol", "state": {"lang": "de"}},
-        ]))
+        # Which scopes and keys (values may be exported sealed, by an
+        # encrypting store); the values are checked after the import.
+        scopes = sorted((r["type"], str(r.get("user_id")), sorted(r["state"]))
+                        for r in records if r["type"] in ("app_state", "user_state"))
+        assert scopes == [("app_state", "None", ["theme"]), ("user_state", "alice", ["lang"]),
+                          ("user_state", "carol", ["lang"])]
         copy = new_store()
         assert copy.import_records(records) == 1
         assert _both(copy, app, "carol") == ({"theme": "dark"}, {"lang": "de"})

@@ -20,6 +20,7 @@ from ..._core.requests import (
     GetRequest,
     Key,
     ListRequest,
+    SharedRequest,
 )
 from ...errors import ConflictError
 from ...models import Event, Session
@@ -112,6 +113,22 @@ class AsyncEncryptedBackend:
         if resealed == scope:
             return 0
         return await self.inner.replace_shared(scope, resealed)  # type: ignore[no-any-return]
+
+    async def shared(self, request: SharedRequest) -> dict[str, str]:
+        uk = await self._shared_uk(request)
+        return self.encryption.open_shared(request, await self.inner.shared(request), uk)
+
+    async def update_shared(self, request: SharedRequest) -> dict[str, str]:
+        uk = await self._shared_uk(request, create=True)
+        stored = await self.inner.update_shared(self.encryption.seal_shared(request, uk))
+        return self.encryption.open_shared(request, stored, uk)
+
+    async def _shared_uk(self, request: SharedRequest, create: bool = False) -> Any:
+        """The user's data key for a user's shared state (app state is
+        sealed by the ring: every user reads it)."""
+        if request.user_id is None:
+            return None
+        return await self._uk(request.app, request.user_id, request.now, create)
 
     async def delete(self, key: Key) -> bool:
         return await self.inner.delete(key)  # type: ignore[no-any-return]

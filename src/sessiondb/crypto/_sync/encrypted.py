@@ -15,6 +15,7 @@ from ..._core.requests import (
     GetRequest,
     Key,
     ListRequest,
+    SharedRequest,
 )
 from ...errors import ConflictError
 from ...models import Event, Session
@@ -107,6 +108,22 @@ class EncryptedBackend:
         if resealed == scope:
             return 0
         return self.inner.replace_shared(scope, resealed)  # type: ignore[no-any-return]
+
+    def shared(self, request: SharedRequest) -> dict[str, str]:
+        uk = self._shared_uk(request)
+        return self.encryption.open_shared(request, self.inner.shared(request), uk)
+
+    def update_shared(self, request: SharedRequest) -> dict[str, str]:
+        uk = self._shared_uk(request, create=True)
+        stored = self.inner.update_shared(self.encryption.seal_shared(request, uk))
+        return self.encryption.open_shared(request, stored, uk)
+
+    def _shared_uk(self, request: SharedRequest, create: bool = False) -> Any:
+        """The user's data key for a user's shared state (app state is
+        sealed by the ring: every user reads it)."""
+        if request.user_id is None:
+            return None
+        return self._uk(request.app, request.user_id, request.now, create)
 
     def delete(self, key: Key) -> bool:
         return self.inner.delete(key)  # type: ignore[no-any-return]
