@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, LimitExceededError
 from .jsonvalue import NOT_JSON, decode, dumps, encode, not_json, sized, utf8_size
 from .limits import Limits, check_limit
 
@@ -94,10 +95,30 @@ _ANY_PREFIX = (APP_PREFIX, USER_PREFIX, TEMP_PREFIX)
 
 
 def _scope(key: object, limits: Limits, field: str) -> tuple[str | None, str]:
+    """Where state key ``key`` goes: ``(scope, name)``, scope None for
+    ``temp:`` keys; raises naming ``field`` for a bad key."""
+    if type(key) is str:
+        found = _scope_of(key, limits.max_state_key_length)
+        if found is not None:
+            return found
+    return _checked_scope(key, limits.max_state_key_length, field)
+
+
+@lru_cache(maxsize=4096)
+def _scope_of(key: str, max_length: int) -> tuple[str | None, str] | None:
+    """Cached: the same state keys come back on every append. None for a key
+    that :func:`_checked_scope` refuses (which then says why)."""
+    try:
+        return _checked_scope(key, max_length, "")
+    except (InvalidInputError, LimitExceededError):
+        return None
+
+
+def _checked_scope(key: object, max_length: int, field: str) -> tuple[str | None, str]:
     if not isinstance(key, str) or not key:
         raise InvalidInputError(f"{field} keys must be non-empty strings", field=field)
-    if len(key) > limits.max_state_key_length:
-        check_limit(f"{field} key", len(key), limits.max_state_key_length, "characters")
+    if len(key) > max_length:
+        check_limit(f"{field} key", len(key), max_length, "characters")
     if not key.isascii():
         utf8_size(key, f"{field} key")
     if "\x00" in key:  # PostgreSQL text cannot hold NUL: refused everywhere alike
