@@ -42,54 +42,19 @@ import argparse
 import contextlib
 import json
 import os
-import secrets
 import shlex
 import statistics
 import sys
 import tempfile
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from _common import TextPool, format_table
-from http_servers import BASE, CONTENDERS, run_server, server
+from http_servers import BASE, CONTENDERS, cpu_seconds, namespace, run_server, server
 from http_wrk import Load, check_wrk, lua_script, run_wrk, w1_body
 
-PG_URL = os.environ.get("SESSIONDB_BENCH_POSTGRES_URL",
-                        "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("SESSIONDB_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 APP, USER = "bench", "u1"
 OPS = ("append", "get")
-
-
-@contextmanager
-def namespace(backend: str) -> Iterator[str]:
-    """A store URL in a fresh namespace, cleaned up afterwards."""
-    name = "bench" + secrets.token_hex(6)
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite:///{tmp}/http.db"
-    elif backend == "postgres":
-        import psycopg
-
-        try:
-            yield f"{PG_URL}?schema=bench_{name[5:]}"
-        finally:
-            with psycopg.connect(PG_URL, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "bench_{name[5:]}" CASCADE')  # type: ignore[arg-type]
-    elif backend == "redis":
-        import redis
-
-        try:
-            yield f"{REDIS_URL}?prefix={name}"
-        finally:
-            client = redis.Redis.from_url(REDIS_URL)
-            for key in list(client.scan_iter(match=f"{name}*", count=1000)):
-                client.delete(key)
-            client.close()
-    else:
-        raise SystemExit(f"unknown backend {backend!r}")
 
 
 def prepare(url: str, sessions: int) -> tuple[list[str], str]:
@@ -126,13 +91,6 @@ def check(port: int, path: str, token: str) -> None:
             raise RuntimeError(f"append answered {answer!r}")
         if method == "GET" and len(answer.get("events", ())) != 20:
             raise RuntimeError(f"get answered {len(answer.get('events', ()))} events, not 20")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (all its threads)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start(stack: contextlib.ExitStack, backend: str, contender: str, load: Load, ops: list[str],

@@ -22,8 +22,8 @@ import tempfile
 from collections import Counter
 
 from _common import format_table
-from http_api import cpu_seconds, namespace, prepare
-from http_servers import CONTENDERS, server
+from http_api import prepare
+from http_servers import CONTENDERS, cpu_seconds, namespace, server
 from http_wrk import Load, check_wrk, lua_script, run_wrk
 
 #: (bucket, frame-name fragments): a sample goes to the first bucket one of

@@ -30,9 +30,11 @@ Contenders (each in its own process, one uvicorn worker, no access log):
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +43,9 @@ from typing import Any
 CONTENDERS = ("bare", "service", "service-noauth", "service-nohook", "service-batched",
               "service-awaited", "service-noobs", "cli")
 BASE = "/v1/apps/{app}/users/{user}/sessions"
+PG_URL = os.environ.get("SESSIONDB_BENCH_POSTGRES_URL",
+                        "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("SESSIONDB_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def bare_app(url: str) -> Any:
@@ -165,7 +170,16 @@ def server(contender: str, url: str, loop: str, http: str, *, profile: str | Non
     """Start one contender's server process; yields (port, pid); stops it."""
     port = free_port()
     command = server_command(contender, url, port, loop, http, profile, python)
-    quiet = contender == "cli"  # its access log: written, but not to our terminal
+    # cli's access log: written, but not to our terminal
+    with listening(command, port, f"the {contender} server", quiet=contender == "cli") as pid:
+        yield port, pid
+
+
+@contextmanager
+def listening(command: list[str], port: int, what: str, *, quiet: bool = False,
+              stop_timeout: float = 15) -> Iterator[int]:
+    """Run ``command`` until it accepts connections on ``port``; yields its
+    pid; terminates it afterwards (killed if it takes over ``stop_timeout``)."""
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL if quiet else None,
                              stderr=subprocess.DEVNULL if quiet else None)
     try:
@@ -176,13 +190,50 @@ def server(contender: str, url: str, loop: str, http: str, *, profile: str | Non
                 break
             except OSError:
                 if time.monotonic() > deadline or child.poll() is not None:
-                    raise RuntimeError(f"the {contender} server did not start") from None
+                    raise RuntimeError(f"{what} did not start") from None
                 time.sleep(0.1)
-        yield port, child.pid
+        yield child.pid
     finally:
         child.terminate()
         try:
-            child.wait(15)
+            child.wait(stop_timeout)
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+
+
+@contextmanager
+def namespace(backend: str) -> Iterator[str]:
+    """A store URL in a fresh namespace of its own (a SQLite file, a
+    PostgreSQL schema, a Redis key prefix), removed afterwards."""
+    name = "bench" + secrets.token_hex(6)
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{tmp}/{name}.db"
+    elif backend == "postgres":
+        import psycopg
+
+        try:
+            yield f"{PG_URL}?schema={name}"
+        finally:
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')  # type: ignore[arg-type]
+    elif backend == "redis":
+        import redis
+
+        try:
+            yield f"{REDIS_URL}?prefix={name}"
+        finally:
+            client = redis.Redis.from_url(REDIS_URL)
+            for key in list(client.scan_iter(match=f"{name}:*", count=1000)):
+                client.delete(key)
+            client.close()
+    else:
+        raise SystemExit(f"unknown backend {backend!r}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, all its threads (Linux)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

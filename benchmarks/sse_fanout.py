@@ -44,11 +44,7 @@ import asyncio
 import os
 import random
 import re
-import secrets
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -56,10 +52,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from _common import format_table, median
+from http_servers import cpu_seconds, free_port, listening, namespace
 
-PG_URL = os.environ.get("SESSIONDB_BENCH_POSTGRES_URL",
-                        "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("SESSIONDB_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 APP, USER = "bench", "fan"
 _ID = re.compile(rb"(?m)^id: (\d+)$")
 
@@ -85,43 +79,14 @@ def serve(url: str, port: int, loop: str, http: str, freeze: bool) -> None:
 
 @contextmanager
 def server(url: str, loop: str, http: str, freeze: bool) -> Iterator[tuple[int, int]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    child = subprocess.Popen([sys.executable, __file__, "--serve", url, "--port", str(port),
-                              "--loop", loop, "--http", http,
-                              *([] if freeze else ["--no-gc-freeze"])])
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or child.poll() is not None:
-                    raise RuntimeError("the server did not start") from None
-                time.sleep(0.1)
-        yield port, child.pid
-    finally:
-        child.terminate()
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+    port = free_port()
+    command = [sys.executable, __file__, "--serve", url, "--port", str(port), "--loop", loop,
+               "--http", http, *([] if freeze else ["--no-gc-freeze"])]
+    with listening(command, port, "the server", stop_timeout=10) as pid:
+        yield port, pid
 
 
 # -- the client side --------------------------------------------------------------------
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux; 0 elsewhere)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
 
 @dataclass
 class Run:
@@ -254,35 +219,6 @@ def describe(loop: str, http: str) -> str:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, int(q * len(ordered) + 0.5) - 1))]
-
-
-# -- backends ---------------------------------------------------------------------------
-
-@contextmanager
-def namespace(backend: str) -> Iterator[str]:
-    """A store URL in a fresh namespace, cleaned up afterwards."""
-    name = "b" + secrets.token_hex(6)
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite:///{tmp}/fanout.db"
-    elif backend == "postgres":
-        import psycopg
-
-        try:
-            yield f"{PG_URL}?schema={name}"
-        finally:
-            with psycopg.connect(PG_URL, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')  # type: ignore[arg-type]
-    else:
-        import redis
-
-        try:
-            yield f"{REDIS_URL}?prefix={name}"
-        finally:
-            client = redis.Redis.from_url(REDIS_URL)
-            for key in list(client.scan_iter(match=f"{name}:*", count=1000)):
-                client.delete(key)
-            client.close()
 
 
 def main() -> None:
