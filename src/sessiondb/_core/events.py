@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import InvalidInputError
 from ..models import EVENT_KINDS, Event
 from .ids import check_id, new_event_id
-from .jsonvalue import NOT_JSON, decode, dumps, encode, not_json, sized
+from .jsonvalue import NOT_JSON, decode, dumps, encode, is_flat_object, not_json, sized
 from .limits import Limits, check_limit
 from .state import EMPTY_DELTA, ScopedDelta, split_delta
 
@@ -153,7 +153,6 @@ _new_event = tuple.__new__
 _decoded_deltas: dict[str, dict[str, Any]] = {}
 _MEMO_SIZE = 1024
 _MEMO_MAX_TEXT = 256
-_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def decode_delta(text: str) -> Any:
@@ -162,8 +161,7 @@ def decode_delta(text: str) -> Any:
     if hit is not None:
         return hit.copy()
     value = decode(text)
-    if (type(value) is dict and len(text) <= _MEMO_MAX_TEXT
-            and all(type(v) in _SCALARS for v in value.values())):
+    if len(text) <= _MEMO_MAX_TEXT and is_flat_object(value):
         if len(_decoded_deltas) >= _MEMO_SIZE:
             _decoded_deltas.clear()
         _decoded_deltas[text] = value

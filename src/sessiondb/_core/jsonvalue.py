@@ -25,6 +25,16 @@ def decode(text: str) -> Any:
     return value if end == len(text) else json.loads(text)
 
 
+#: The types of JSON values that no reader can change.
+IMMUTABLE = frozenset({str, int, float, bool, type(None)})
+
+
+def is_flat_object(value: Any) -> bool:
+    """Whether ``value`` is a JSON object of immutable values only: a
+    shallow copy of it is then as good as decoding it again."""
+    return type(value) is dict and all(type(v) in IMMUTABLE for v in value.values())
+
+
 #: What :func:`dumps` and :func:`sized` raise for a value that is not storable JSON.
 NOT_JSON = (TypeError, ValueError, RecursionError)
 

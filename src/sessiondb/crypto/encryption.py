@@ -28,7 +28,7 @@ from dataclasses import replace
 from typing import Any, NamedTuple
 
 from .._core.events import EventDraft, EventRow
-from .._core.jsonvalue import decode, join_object
+from .._core.jsonvalue import IMMUTABLE, decode, is_flat_object, join_object
 from .._core.records import ScopeState, SessionBundle
 from .._core.requests import AppendRequest, CreateRequest, Key, ListRequest, SharedRequest
 from .._core.state import APP_PREFIX, EMPTY_DELTA, TEMP_PREFIX, USER_PREFIX, ScopedDelta, replay
@@ -42,10 +42,6 @@ _set = object.__setattr__
 
 #: A user's own data key (an AESGCM), or None: the key ring's primary key.
 UserKey = Any
-
-#: Types of JSON values that are immutable, so one decoded copy can be handed
-#: out to every reader.
-_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
 
 
 def _frame(flag: str, stored: str, data: str | None, delta: str | None) -> str:
@@ -65,12 +61,6 @@ def _unframe(text: str) -> tuple[str, str, str | None, str | None]:
 #: A remembered value not decoded yet, or one decoded per read (mutable).
 _PENDING = object()
 _MUTABLE = object()
-
-
-def _scalars(value: Any) -> bool:
-    """Whether ``value`` is a JSON object of immutable values only (a shallow
-    copy of it is then as good as a fresh decode)."""
-    return type(value) is dict and all(type(v) in _IMMUTABLE for v in value.values())
 
 
 class Opened:
@@ -107,13 +97,13 @@ class Opened:
         content = self.content
         if content is _PENDING:
             content = decode(self.stored)
-            self.content = content if type(content) in _IMMUTABLE else _MUTABLE
+            self.content = content if type(content) in IMMUTABLE else _MUTABLE
         elif content is _MUTABLE:
             content = decode(self.stored)
         delta = self.delta_value
         if delta is _PENDING:
             delta = decode(self.delta)  # type: ignore[arg-type]
-            self.delta_value = delta.copy() if _scalars(delta) else _MUTABLE
+            self.delta_value = delta.copy() if is_flat_object(delta) else _MUTABLE
         elif delta is _MUTABLE:
             delta = decode(self.delta)  # type: ignore[arg-type]
         elif delta is not None:
@@ -333,7 +323,7 @@ class Encryption:
             hit = (token, place, uk, text, _PENDING)  # type: ignore[assignment]
         if hit[4] is _PENDING:
             value = decode(hit[3])
-            hit = (*hit[:4], value if type(value) in _IMMUTABLE else _MUTABLE)
+            hit = (*hit[:4], value if type(value) in IMMUTABLE else _MUTABLE)
             self._remember(self._values, token[-24:], hit)  # type: ignore[index]
         return hit  # type: ignore[return-value]
 
