@@ -12,6 +12,10 @@ with WAL and the run's ``synchronous`` setting (NORMAL, or FULL with
   sqlite3 has no async API, so ``async`` is compared with ``raw`` too.
 - ``sync_enc``, ``async_enc``: the same with encryption at rest on (a fresh
   key ring), each compared with its unencrypted twin.
+- ``sync_cold``: the sync store with the rows it keeps dropped before every
+  load (see sessiondb/backends/sqlite/recent.py), so every window is read
+  from the file: what a store sees when another process writes between its
+  reads.
 """
 
 from __future__ import annotations
@@ -105,14 +109,23 @@ class RawSQLite:
         self.conn.close()
 
 
+class ColdSyncStore(SyncStore):
+    """The sync store, every load reading its window from the file."""
+
+    def load(self, user: str, sid: str) -> Any:
+        self.store._backend._recent.forget()
+        return super().load(user, sid)
+
+
 class Engine:
     """A fresh file per contender run; its size on disk open and closed."""
 
     name = "sqlite"
-    contenders = ("raw", "sync", "async", "sync_enc", "async_enc")
+    contenders = ("raw", "sync", "async", "sync_enc", "async_enc", "sync_cold")
     # Encryption at rest is judged against the same store without it.
     baselines: ClassVar[dict[str, str]] = {"raw": "raw", "sync": "raw", "async": "raw",
-                                           "sync_enc": "sync", "async_enc": "async"}
+                                           "sync_enc": "sync", "async_enc": "async",
+                                           "sync_cold": "raw"}
     size_keys = ("disk_open_bytes", "disk_closed_bytes")
 
     def __init__(self, url: str | None, synchronous: str) -> None:
@@ -145,6 +158,8 @@ class Engine:
     def open(self, contender: str, ns: str) -> Any:
         if contender == "raw":
             return RawSQLite(ns, self.synchronous)
+        if contender == "sync_cold":
+            return ColdSyncStore(self._url(ns))
         return SyncStore(self._url(ns), encrypted=contender.endswith("_enc"))
 
     async def open_async(self, contender: str, ns: str) -> Any:

@@ -128,27 +128,3 @@ def test_async_store_close_is_idempotent(tmp_path: Path) -> None:
 
     asyncio.run(_use_after_close(f"sqlite:///{tmp_path}/a.db"))
     asyncio.run(_use_after_close(f"sqlite:///{tmp_path}/b.db?synchronous=full"))
-
-
-def test_async_sqlite_checkpoints_off_the_event_loop(tmp_path: Path) -> None:
-    """The inline connection never checkpoints; the worker does, so the WAL
-    starts over regularly even when every write runs on the loop."""
-    import asyncio
-
-    from sessiondb.backends.sqlite.aio import CHECKPOINT_EVERY
-
-    path = tmp_path / "wal.db"
-
-    async def write_a_lot() -> tuple[int, int]:
-        async with sessiondb.open_async_store(f"sqlite:///{path}") as store:
-            sid = (await store.create("a", "u")).id
-            sizes = []
-            for i in range(6 * CHECKPOINT_EVERY):
-                await store.append("a", "u", sid, [{"role": "user", "content": "x" * 2000}],
-                                   {"i": i})
-                if i + 1 in (2 * CHECKPOINT_EVERY, 6 * CHECKPOINT_EVERY):
-                    sizes.append(os.path.getsize(f"{path}-wal"))
-            return sizes[0], sizes[1]
-
-    early, late = asyncio.run(write_a_lot())
-    assert late < 1.5 * early, (early, late)  # bounded, not growing with every append

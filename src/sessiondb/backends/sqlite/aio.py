@@ -13,12 +13,8 @@ operations ``bundle``, ``replace_session`` and ``replace_shared``) and every
 operation under ``synchronous=full`` (an fsync per commit) always use the
 worker: every method not in ``INLINE`` goes there.
 
-WAL checkpoints copy the log back into the database file and flush it: the
-commit that crosses SQLite's threshold would run one, for milliseconds, on
-the loop. So the inline connection never checkpoints; every
-``CHECKPOINT_EVERY`` inline writes, the worker runs one instead, without
-anyone awaiting it, and writes queue on the worker behind it until it is
-done (a loop writing inline would otherwise starve it of the write lock).
+WAL checkpoints run on the worker backend's checkpoint thread, for the
+inline connection's writes too (see :mod:`.checkpoints`): never on the loop.
 """
 
 from __future__ import annotations
@@ -34,8 +30,6 @@ from .connection import SQLiteOptions
 
 INLINE = frozenset({"create", "get", "append", "events", "sessions", "fork", "touch", "delete",
                     "shared", "update_shared"})
-WRITES = frozenset({"create", "append", "fork", "touch", "delete", "update_shared"})
-CHECKPOINT_EVERY = 500
 
 
 class AsyncSQLiteBackend:
@@ -45,44 +39,22 @@ class AsyncSQLiteBackend:
         self._inline: SQLiteBackend | None = None
         if options.synchronous == "normal" and options.path != ":memory:":
             self._inline = SQLiteBackend(replace(options, busy_timeout=0.0), migrate_schema=False,
-                                         checkpoints=False)
-        self._writes = 0
-        self._checkpointing = False
+                                         checkpointer=self._worker_backend.checkpointer)
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         offloaded = getattr(self._worker, name)
         if self._inline is None or name not in INLINE:
             return offloaded
         method = getattr(self._inline, name)
-        writes = name in WRITES
 
         async def call(*args: Any) -> Any:
-            if writes and self._checkpointing:
-                return await offloaded(*args)
             try:
-                result = method(*args)
+                return method(*args)
             except BackendUnavailableError:
                 return await offloaded(*args)
-            if writes:
-                self._wrote()
-            return result
 
         setattr(self, name, call)
         return call
-
-    def _wrote(self) -> None:
-        self._writes += 1
-        if self._writes >= CHECKPOINT_EVERY and not self._checkpointing:
-            self._writes = 0
-            self._checkpointing = True
-            self._worker.post(self._checkpoint)
-
-    def _checkpoint(self) -> None:
-        """On the worker thread."""
-        try:
-            self._worker_backend.checkpoint()
-        finally:
-            self._checkpointing = False
 
     def dump(self, app: str | None) -> AsyncIterator[dict]:
         return self._worker.dump(app)

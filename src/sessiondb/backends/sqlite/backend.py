@@ -28,9 +28,11 @@ from ..._core.requests import (
     encode_metadata,
 )
 from ..._core.state import Changes, replay, view_from_objects
-from ...errors import ConflictError, LimitExceededError
+from ...errors import BackendError, ConflictError, LimitExceededError
 from ...models import Event, Session
+from .checkpoints import Checkpointer
 from .connection import Database, SQLiteOptions
+from .recent import RecentRows
 from .schema import MAX_SEQ, event_key, migrate
 
 _SESSION = (
@@ -44,12 +46,15 @@ _HEAD = (
 )
 _OBJECT = "'{' || group_concat(json_quote(key) || ':' || value, ',') || '}'"
 # A session's head with its merged state, in one statement: each scope comes
-# back as the JSON object text of its stored values (NULL when empty).
+# back as the JSON object text of its stored values (NULL when empty); last,
+# the file's data_version, which says whether the rows kept in RecentRows
+# still hold.
 _LOAD_HEAD = (
     "SELECT s.id, s.version, s.expires_at, s.idle_ttl, s.deadline, s.metadata, "
     f"s.created_at, s.updated_at, (SELECT {_OBJECT} FROM session_state WHERE sid = s.id), "
     f"(SELECT {_OBJECT} FROM user_state WHERE app = s.app AND user_id = s.user_id), "
-    f"(SELECT {_OBJECT} FROM app_state WHERE app = s.app) "
+    f"(SELECT {_OBJECT} FROM app_state WHERE app = s.app), "
+    "(SELECT data_version FROM pragma_data_version()) "
     "FROM sessions s WHERE s.app = ? AND s.user_id = ? AND s.session_id = ?"
 )
 _EVENT_COLUMNS = "seq, id, role, kind, content, content_is_json, data, state_delta, created_at"
@@ -122,11 +127,22 @@ def _head(row: tuple | None) -> decisions.Head | None:
 
 class SQLiteBackend:
     def __init__(self, options: SQLiteOptions, *, migrate_schema: bool = True,
-                 checkpoints: bool = True) -> None:
+                 checkpointer: Checkpointer | None = None) -> None:
+        """``checkpointer``: another backend's on the same file, to share;
+        by default this backend starts its own (none for ``:memory:``)."""
         self.options = options
-        self._db = Database(options, checkpoints=checkpoints)
-        if migrate_schema:
-            self._db.run(migrate)
+        self._db = Database(options, checkpointer)
+        self._recent = RecentRows()
+        self._owns_checkpointer = checkpointer is None and options.path != ":memory:"
+        try:
+            if migrate_schema:
+                self._db.run(migrate)
+            if self._owns_checkpointer:
+                self._db.checkpointer = Checkpointer(options)
+        except BaseException:
+            self._db.close()
+            raise
+        self.checkpointer = self._db.checkpointer
 
     # -- helpers --------------------------------------------------------
     @staticmethod
@@ -145,7 +161,7 @@ class SQLiteBackend:
     def _session(app: str, user_id: str, session_id: str, row: tuple,
                  events: tuple[Event, ...] = ()) -> Session:
         """A session from a row shaped like ``_LOAD_HEAD``'s."""
-        _, version, expires, _, _, metadata, created, updated, own, user, shared = row
+        _, version, expires, _, _, metadata, created, updated, own, user, shared, _ = row
         return Session(app, user_id, session_id, view_from_objects(own, user, shared),
                        version, events, {} if metadata == "{}" else decode(metadata), created,
                        updated, expires)
@@ -166,6 +182,7 @@ class SQLiteBackend:
                 ).lastrowid
             except sqlite3.IntegrityError:
                 raise ConflictError(f"session {k.session_id!r} already exists") from None
+            self._recent.started(sid)
             self._write_changes(conn, "session", (sid,), s.session)
             self._write_changes(conn, "user", (k.app, k.user_id), s.user)
             self._write_changes(conn, "app", (k.app,), s.app)
@@ -174,9 +191,10 @@ class SQLiteBackend:
 
     def get(self, request: GetRequest) -> Session:
         """Two statements and no transaction: the head with the state (one
-        snapshot), then the window by exact seq range. Events never change,
-        so the window matches the head whenever the session still exists;
-        if it was deleted in between, fewer rows come back."""
+        snapshot), then the window by exact seq range, unless its rows are
+        kept (:mod:`.recent`). Events never change, so the window matches the
+        head whenever the session still exists; if it was deleted in between,
+        fewer rows come back."""
         k = request.key
         row = self._db.fetch_one(_LOAD_HEAD, (k.app, k.user_id, k.session_id))
         head = decisions.check_readable(_head(row), k, request.now)
@@ -184,13 +202,25 @@ class SQLiteBackend:
         events: tuple[Event, ...] = ()
         if first <= last:
             sid = row[0]  # type: ignore[index]
-            rows = self._db.fetch_all(_WINDOW, (event_key(sid, first), event_key(sid, last)))
-            if len(rows) != last - first + 1:
-                raise decisions.not_found(k)
+            kept = self._recent.current(row[11])  # type: ignore[index]
+            rows = RecentRows.window(kept, sid, first, last)
+            if rows is None:
+                rows = tuple(self._db.fetch_all(
+                    _WINDOW, (event_key(sid, first), event_key(sid, last))))
+                if len(rows) != last - first + 1:
+                    raise decisions.not_found(k)
+                self._recent.keep(kept, sid, first, rows)
             events = events_from_window(rows, first)
         return self._session(k.app, k.user_id, k.session_id, row, events)  # type: ignore[arg-type]
 
     def append(self, request: AppendRequest) -> int:
+        try:
+            return self._append(request)
+        except BackendError:
+            self._recent.forget()  # its rows may be kept, and the commit failed
+            raise
+
+    def _append(self, request: AppendRequest) -> int:
         k = request.key
         with self._db.writing:
             cur = self._db.cursor
@@ -221,6 +251,7 @@ class SQLiteBackend:
             if request.idempotency_key is not None:
                 cur.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?)",
                             (sid, request.idempotency_key, plan.version, request.fingerprint))
+            self._recent.appended(sid, plan.rows)
             return plan.version
 
     def events(self, request: EventsRequest) -> list[Event]:
@@ -294,6 +325,7 @@ class SQLiteBackend:
     def _delete_where(self, conn: sqlite3.Connection, where: str, params: tuple) -> int:
         ids = [i for (i,) in conn.execute(f"SELECT id FROM sessions WHERE {where}", params)]
         if ids:
+            self._recent.forget()
             conn.executemany("DELETE FROM events WHERE key BETWEEN ? AND ?",
                              [(event_key(i, 0), event_key(i, MAX_SEQ)) for i in ids])
             doomed = encode(ids, "ids")
@@ -388,6 +420,7 @@ class SQLiteBackend:
             return bundle
 
     def restore(self, records: Iterable[Record]) -> int:
+        self._recent.forget()
         count = 0
         for item in read_records(records):
             with self._db.writing as conn:
@@ -419,15 +452,10 @@ class SQLiteBackend:
                 count += 1
         return count
 
-    def checkpoint(self) -> None:
-        """Copy the whole WAL back into the database file so that the log
-        starts over (``PRAGMA wal_checkpoint(RESTART)``): it waits for the
-        current writer, and writers wait (or, busy timeout 0, go elsewhere)
-        while it runs."""
-        self._db.run(lambda conn: conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall())
-
     def close(self) -> None:
         self._db.close()
+        if self._owns_checkpointer and self.checkpointer is not None:
+            self.checkpointer.close()
 
     # -- rewriting stored texts in place (encryption at rest): rewrite.py --
     def bundle(self, key: Key) -> SessionBundle | None:

@@ -14,12 +14,15 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from ...errors import BackendError, BackendUnavailableError, ConfigurationError
+
+if TYPE_CHECKING:
+    from .checkpoints import Checkpointer
 
 T = TypeVar("T")
 SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL"}
@@ -122,11 +125,12 @@ class _Transaction:
     operation, and this is several microseconds cheaper.
     """
 
-    __slots__ = ("_begin", "_db")
+    __slots__ = ("_begin", "_db", "_is_write")
 
     def __init__(self, db: Database, begin: str) -> None:
         self._db = db
         self._begin = begin
+        self._is_write = begin == "BEGIN IMMEDIATE"
 
     def __enter__(self) -> sqlite3.Connection:
         db = self._db
@@ -147,6 +151,8 @@ class _Transaction:
         db = self._db
         try:
             db.cursor.execute("COMMIT" if kind is None else "ROLLBACK")
+            if self._is_write and db.checkpointer is not None and db.checkpointer.wrote():
+                db.catch_up()
         except sqlite3.Error as failure:
             if kind is None:
                 raise translate(failure, db.options.path) from failure
@@ -158,13 +164,17 @@ class _Transaction:
 
 class Database:
     """A connection with a lock and its two kinds of transaction:
-    ``writing`` (``BEGIN IMMEDIATE``) and ``reading`` (a snapshot)."""
+    ``writing`` (``BEGIN IMMEDIATE``) and ``reading`` (a snapshot).
 
-    def __init__(self, options: SQLiteOptions, *, checkpoints: bool = True) -> None:
+    The connection never checkpoints the WAL itself: its writes wake
+    ``checkpointer`` (:mod:`.checkpoints`), which does it on its own thread.
+    """
+
+    def __init__(self, options: SQLiteOptions, checkpointer: Checkpointer | None) -> None:
         self.options = options
         self._conn: sqlite3.Connection | None = connect(options)
-        if not checkpoints:  # another connection checkpoints for this one
-            self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        self.checkpointer = checkpointer
         # One cursor reused under the lock (making one per statement costs
         # about a microsecond), for statements that write, return at most one
         # row, or are read to the end: a SELECT left unfinished on it would
@@ -173,6 +183,13 @@ class Database:
         self._lock = threading.Lock()
         self.writing = _Transaction(self, "BEGIN IMMEDIATE")
         self.reading = _Transaction(self, "BEGIN")
+
+    def catch_up(self) -> None:
+        """Copy back the log frames the checkpoint thread left, under the
+        lock (see :mod:`.checkpoints`). A failure loses nothing: the frames
+        are copied back later."""
+        with suppress(sqlite3.Error):
+            self.cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def fetch_one(self, sql: str, params: tuple) -> tuple | None:
         """The row of a statement that returns at most one, or None; outside

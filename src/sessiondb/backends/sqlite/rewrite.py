@@ -47,6 +47,7 @@ def replace_session(backend: SQLiteBackend, old_version: int, new: SessionBundle
         if row is None or row[1] != old_version:
             return False
         sid = row[0]
+        backend._recent.forget()
         conn.execute(_REPLACE_HEAD,
                      (encode_metadata(new.metadata), join_object(new.base_state), sid))
         conn.execute("DELETE FROM session_state WHERE sid = ?", (sid,))
