@@ -214,45 +214,42 @@ class SQLiteBackend:
         return self._session(k.app, k.user_id, k.session_id, row, events)  # type: ignore[arg-type]
 
     def append(self, request: AppendRequest) -> int:
+        k = request.key
         try:
-            return self._append(request)
+            with self._db.writing:
+                cur = self._db.cursor
+                row = cur.execute(_HEAD, (k.app, k.user_id, k.session_id)).fetchone()
+                prior = None
+                if row is not None and request.idempotency_key is not None:
+                    prior = cur.execute(
+                        "SELECT version, fingerprint FROM idempotency WHERE sid = ? AND key = ?",
+                        (row[0], request.idempotency_key),
+                    ).fetchone()
+                plan = decisions.plan_append(request, _head(row), prior)
+                if isinstance(plan, int):
+                    return plan
+                sid = row[0]
+                if plan.version > MAX_SEQ:
+                    raise LimitExceededError(
+                        f"a SQLite session holds at most {MAX_SEQ} events", field="events",
+                        limit=MAX_SEQ, actual=plan.version)
+                cur.executemany(_INSERT_EVENT, _event_params(sid, plan.rows))
+                delta = request.delta
+                self._write_changes(cur, "session", (sid,), delta.session)
+                if delta.user or delta.app:
+                    self._write_changes(cur, "user", (k.app, k.user_id), delta.user)
+                    self._write_changes(cur, "app", (k.app,), delta.app)
+                expires = plan.expires_at
+                cur.execute(_ADVANCE, (plan.version, request.now,
+                                       "" if expires is None else expires, sid))
+                if request.idempotency_key is not None:
+                    cur.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?)",
+                                (sid, request.idempotency_key, plan.version, request.fingerprint))
+                self._recent.appended(sid, plan.rows)
+                return plan.version
         except BackendError:
             self._recent.forget()  # its rows may be kept, and the commit failed
             raise
-
-    def _append(self, request: AppendRequest) -> int:
-        k = request.key
-        with self._db.writing:
-            cur = self._db.cursor
-            row = cur.execute(_HEAD, (k.app, k.user_id, k.session_id)).fetchone()
-            prior = None
-            if row is not None and request.idempotency_key is not None:
-                prior = cur.execute(
-                    "SELECT version, fingerprint FROM idempotency WHERE sid = ? AND key = ?",
-                    (row[0], request.idempotency_key),
-                ).fetchone()
-            plan = decisions.plan_append(request, _head(row), prior)
-            if isinstance(plan, int):
-                return plan
-            sid = row[0]
-            if plan.version > MAX_SEQ:
-                raise LimitExceededError(
-                    f"a SQLite session holds at most {MAX_SEQ} events", field="events",
-                    limit=MAX_SEQ, actual=plan.version)
-            cur.executemany(_INSERT_EVENT, _event_params(sid, plan.rows))
-            delta = request.delta
-            self._write_changes(cur, "session", (sid,), delta.session)
-            if delta.user or delta.app:
-                self._write_changes(cur, "user", (k.app, k.user_id), delta.user)
-                self._write_changes(cur, "app", (k.app,), delta.app)
-            expires = plan.expires_at
-            cur.execute(_ADVANCE, (plan.version, request.now, "" if expires is None else expires,
-                                   sid))
-            if request.idempotency_key is not None:
-                cur.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?)",
-                            (sid, request.idempotency_key, plan.version, request.fingerprint))
-            self._recent.appended(sid, plan.rows)
-            return plan.version
 
     def events(self, request: EventsRequest) -> list[Event]:
         k = request.key

@@ -39,13 +39,6 @@ def _size(rows: tuple[WindowRow, ...]) -> int:
     return _ENTRY + sum(len(r[3]) + len(r[4] or "") + len(r[5] or "") + 64 for r in rows)
 
 
-def window_row(row: EventRow) -> WindowRow:
-    """The row of an event written, as a window read returns it (see ``_WINDOW``)."""
-    _, event_id, role, kind, stored, as_json, data, delta, created = row
-    return (event_id, role, None if kind == "message" else kind,
-            stored.encode() if as_json else stored, data, delta, created)
-
-
 class RecentRows:
     __slots__ = ("_bytes", "_data_version", "kept")
 
@@ -66,11 +59,10 @@ class RecentRows:
         self.kept = {}
         self._bytes = 0
 
-    def _room(self, added: tuple[WindowRow, ...], entry: tuple[WindowRow, ...]) -> Kept:
-        """The dict to keep ``entry`` in (``added``: its rows not counted
-        yet), emptied first when that would pass the budget. Rows trimmed
-        off an entry stay counted until then: the count errs high."""
-        size = _size(added)
+    def _count(self, size: int, entry: tuple[WindowRow, ...]) -> Kept:
+        """The dict to keep ``entry`` in, ``size`` bytes of it not counted
+        yet; emptied first when that would pass the budget. Rows trimmed off
+        an entry stay counted until then: the count errs high."""
         if self._bytes + size > BUDGET:
             self.forget()
             size = _size(entry)
@@ -79,7 +71,7 @@ class RecentRows:
 
     def started(self, sid: int) -> None:
         """Session ``sid`` was just created: it has no events yet."""
-        self._room((), ())[sid] = (1, (), SLACK)
+        self._count(_ENTRY, ())[sid] = (1, (), SLACK)
 
     @staticmethod
     def window(kept: Kept, sid: int, first: int, last: int) -> tuple[WindowRow, ...] | None:
@@ -96,7 +88,7 @@ class RecentRows:
         """Keep rows read from the file (seqs ``first``…), in ``kept`` as
         :meth:`current` returned it."""
         if kept is self.kept:
-            self._room(rows, rows)[sid] = (first, rows, len(rows) + SLACK)
+            self._count(_size(rows), rows)[sid] = (first, rows, len(rows) + SLACK)
 
     def appended(self, sid: int, rows: list[EventRow]) -> None:
         """Rows just written to session ``sid`` (inside the write's
@@ -108,9 +100,14 @@ class RecentRows:
         if start + len(old) != rows[0][0]:
             self.kept.pop(sid, None)  # (a get may have just swapped the dict)
             return
-        added = tuple(map(window_row, rows))
-        new = old + added
+        added = []
+        size = _ENTRY
+        for _, event_id, role, kind, stored, as_json, data, delta, created in rows:
+            added.append((event_id, role, None if kind == "message" else kind,
+                          stored.encode() if as_json else stored, data, delta, created))
+            size += len(stored) + len(data or "") + len(delta or "") + 64
+        new = old + tuple(added)
         if len(new) > cap:
             start += len(new) - cap
             new = new[-cap:]
-        self._room(added, new)[sid] = (start, new, cap)
+        self._count(size, new)[sid] = (start, new, cap)
