@@ -120,3 +120,50 @@ def test_a_forked_child_checkpoints_inline(tmp_path: Path) -> None:
     assert late < 2 * early, (early, late)
     assert store.get("a", "u", sid).version == 10 * EVERY
     store.close()
+
+
+def test_an_async_store_never_flushes_on_the_loop(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The catch-up an inline write is asked for runs on the worker thread."""
+    from sessiondb.backends.sqlite.connection import Database
+
+    threads: list[int] = []
+    catch_up = Database.catch_up
+
+    def recorded(self: Database) -> None:
+        threads.append(threading.get_ident())
+        catch_up(self)
+
+    monkeypatch.setattr(Database, "catch_up", recorded)
+
+    async def write_a_lot() -> int:
+        async with sessiondb.open_async_store(f"sqlite:///{tmp_path}/s.db") as store:
+            sid = (await store.create("a", "u")).id
+            for i in range(10 * EVERY):
+                await store.append("a", "u", sid, BIG, {"i": i})
+            return (await store.get("a", "u", sid, last=1)).version
+
+    assert asyncio.run(write_a_lot()) == 10 * EVERY
+    assert threads and threading.get_ident() not in threads, threads
+
+
+def test_an_async_store_moves_between_event_loops(tmp_path: Path) -> None:
+    """A catch-up started in one loop is not waited for in the next."""
+    store = sessiondb.open_async_store(f"sqlite:///{tmp_path}/s.db")
+
+    async def write(n: int, sid: str | None = None) -> str:
+        if sid is None:
+            sid = (await store.create("a", "u")).id
+        for i in range(n):
+            await store.append("a", "u", sid, BIG, {"i": i})
+        return sid
+
+    sid = asyncio.run(write(EVERY + 5))
+    asyncio.run(write(EVERY, sid))
+
+    async def finish() -> int:
+        version = (await store.get("a", "u", sid, last=1)).version
+        await store.close()
+        return version
+
+    assert asyncio.run(finish()) == 2 * EVERY + 5

@@ -14,11 +14,18 @@ operation under ``synchronous=full`` (an fsync per commit) always use the
 worker: every method not in ``INLINE`` goes there.
 
 WAL checkpoints run on the worker backend's checkpoint thread, for the
-inline connection's writes too (see :mod:`.checkpoints`): never on the loop.
+inline connection's writes too (see :mod:`.checkpoints`). The catch-up a
+write makes after one flushes the file, so an inline write hands it to the
+worker instead, and the next inline writes wait for it (a loop writing
+inline would keep the log from ever being wholly copied back); the loop
+never waits on a flush, and reads go on inline meanwhile. (Sending those
+writes to the worker instead would count as another connection's writes:
+the inline connection would drop the event rows it keeps.)
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
@@ -30,6 +37,7 @@ from .connection import SQLiteOptions
 
 INLINE = frozenset({"create", "get", "append", "events", "sessions", "fork", "touch", "delete",
                     "shared", "update_shared"})
+WRITES = frozenset({"create", "append", "fork", "touch", "delete", "update_shared"})
 
 
 class AsyncSQLiteBackend:
@@ -39,15 +47,20 @@ class AsyncSQLiteBackend:
         self._inline: SQLiteBackend | None = None
         if options.synchronous == "normal" and options.path != ":memory:":
             self._inline = SQLiteBackend(replace(options, busy_timeout=0.0), migrate_schema=False,
-                                         checkpointer=self._worker_backend.checkpointer)
+                                         checkpointer=self._worker_backend.checkpointer,
+                                         catch_up=self._catch_up_on_worker)
+        self._catching_up: asyncio.Future[None] | None = None
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         offloaded = getattr(self._worker, name)
         if self._inline is None or name not in INLINE:
             return offloaded
         method = getattr(self._inline, name)
+        writes = name in WRITES
 
         async def call(*args: Any) -> Any:
+            if writes and self._catching_up is not None:
+                await self._caught_up()
             try:
                 return method(*args)
             except BackendUnavailableError:
@@ -56,10 +69,26 @@ class AsyncSQLiteBackend:
         setattr(self, name, call)
         return call
 
+    def _catch_up_on_worker(self) -> None:
+        """In an inline write, on the loop."""
+        self._catching_up = asyncio.ensure_future(self._worker.run(self._worker_backend.catch_up))
+
+    async def _caught_up(self) -> None:
+        """Wait for the catch-up handed to the worker, if it is still running
+        (one started in another event loop is no longer waited for)."""
+        catching_up = self._catching_up
+        if catching_up is None:
+            return
+        if catching_up.get_loop() is asyncio.get_running_loop():
+            await catching_up
+        if self._catching_up is catching_up:
+            self._catching_up = None
+
     def dump(self, app: str | None) -> AsyncIterator[dict]:
         return self._worker.dump(app)
 
     async def close(self) -> None:
+        await self._caught_up()
         if self._inline is not None:
             self._inline.close()
         await self._worker.close()

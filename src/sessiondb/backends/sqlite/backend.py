@@ -9,7 +9,7 @@ unchanged keys, so its cost does not grow with history.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from ..._core import decisions
 from ..._core.events import EventRow, event_from_row, events_from_window
@@ -127,11 +127,16 @@ def _head(row: tuple | None) -> decisions.Head | None:
 
 class SQLiteBackend:
     def __init__(self, options: SQLiteOptions, *, migrate_schema: bool = True,
-                 checkpointer: Checkpointer | None = None) -> None:
+                 checkpointer: Checkpointer | None = None,
+                 catch_up: Callable[[], None] | None = None) -> None:
         """``checkpointer``: another backend's on the same file, to share;
-        by default this backend starts its own (none for ``:memory:``)."""
+        by default this backend starts its own (none for ``:memory:``).
+        ``catch_up``: what to do instead of :meth:`catch_up` in the write the
+        checkpointer asks it of (see :mod:`.checkpoints`)."""
         self.options = options
         self._db = Database(options, checkpointer)
+        if catch_up is not None:
+            self._db.on_catch_up = catch_up
         self._recent = RecentRows()
         self._owns_checkpointer = checkpointer is None and options.path != ":memory:"
         try:
@@ -448,6 +453,11 @@ class SQLiteBackend:
                                  [(sid, k, v, f) for k, (v, f) in item.idempotency.items()])
                 count += 1
         return count
+
+    def catch_up(self) -> None:
+        """Copy back the WAL frames the checkpoint thread left."""
+        with self._db._lock:
+            self._db.catch_up()
 
     def close(self) -> None:
         self._db.close()

@@ -14,7 +14,8 @@ leaves the log whole, though: SQLite starts it over only when a write begins
 with every frame copied back, and writes came in meanwhile. So the next
 write, with the store's lock still held, copies back the few frames left
 itself (``wrote`` says when): its flushes are small, 2-4 ms against the
-whole checkpoint's 7-15, and the write after it starts the log over. A
+whole checkpoint's 7-15, and the write after it starts the log over (an
+async store's inline writes hand it to the worker thread: see ``aio``). A
 catch-up that finds another checkpoint running (another process's) leaves
 the log to grow until the next one, as SQLite's own checkpoints do.
 

@@ -152,7 +152,7 @@ class _Transaction:
         try:
             db.cursor.execute("COMMIT" if kind is None else "ROLLBACK")
             if self._is_write and db.checkpointer is not None and db.checkpointer.wrote():
-                db.catch_up()
+                db.on_catch_up()
         except sqlite3.Error as failure:
             if kind is None:
                 raise translate(failure, db.options.path) from failure
@@ -167,7 +167,9 @@ class Database:
     ``writing`` (``BEGIN IMMEDIATE``) and ``reading`` (a snapshot).
 
     The connection never checkpoints the WAL itself: its writes wake
-    ``checkpointer`` (:mod:`.checkpoints`), which does it on its own thread.
+    ``checkpointer`` (:mod:`.checkpoints`), which does it on its own thread,
+    and call ``on_catch_up`` when it asks (by default :meth:`catch_up`,
+    inside the write's lock).
     """
 
     def __init__(self, options: SQLiteOptions, checkpointer: Checkpointer | None) -> None:
@@ -175,6 +177,7 @@ class Database:
         self._conn: sqlite3.Connection | None = connect(options)
         self._conn.execute("PRAGMA wal_autocheckpoint=0")
         self.checkpointer = checkpointer
+        self.on_catch_up: Callable[[], None] = self.catch_up
         # One cursor reused under the lock (making one per statement costs
         # about a microsecond), for statements that write, return at most one
         # row, or are read to the end: a SELECT left unfinished on it would
