@@ -63,12 +63,14 @@ def test_rotation_moves_everything_to_the_primary_key(url: str) -> None:
     assert "sdb1.old." not in exported and "sdb1d.old." not in exported
     assert "sdb1.new." in exported
     if url != "memory://":
-        retired = sessiondb.open_store(url, keys=NEW)
-        assert snapshot(retired, ids) == expected
-        with pytest.raises(AuthError):
-            sessiondb.open_store(url, keys=OLD).get("shop", "alice", ids[0])
+        with sessiondb.open_store(url, keys=NEW) as retired:
+            assert snapshot(retired, ids) == expected
+        with sessiondb.open_store(url, keys=OLD) as old_only, pytest.raises(AuthError):
+            old_only.get("shop", "alice", ids[0])
     again = rotate(store)  # resumable: a second run finds nothing to do
     assert again.shared_keys_resealed == 0
+    store.close()
+    before.close()
 
 
 def test_rotation_needs_an_encrypting_store() -> None:

@@ -121,6 +121,20 @@ def _event_params(sid: int, rows: list[EventRow]) -> list[tuple]:
             for seq, event_id, role, kind, content, as_json, data, delta, created in rows]
 
 
+_INSERT_SESSION = (
+    "INSERT INTO sessions (app, user_id, session_id, version, created_at, updated_at, "
+    "expires_at, idle_ttl, deadline, metadata, base_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _insert_session(conn: sqlite3.Connection, values: tuple) -> int:
+    """Insert a session's row (values in ``_INSERT_SESSION``'s order); its rowid."""
+    try:
+        return conn.execute(_INSERT_SESSION, values).lastrowid  # type: ignore[return-value]
+    except sqlite3.IntegrityError:
+        raise ConflictError(f"session {values[2]!r} already exists") from None
+
+
 def _head(row: tuple | None) -> decisions.Head | None:
     return None if row is None else decisions.Head(row[1], row[2], row[3], row[4])
 
@@ -176,17 +190,10 @@ class SQLiteBackend:
         k, s = request.key, request.state
         base = join_object(s.session)  # type: ignore[arg-type]
         with self._db.writing as conn:
-            try:
-                sid = conn.execute(
-                    "INSERT INTO sessions (app, user_id, session_id, version, created_at, "
-                    "updated_at, expires_at, idle_ttl, deadline, metadata, base_state) "
-                    "VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
-                    (k.app, k.user_id, k.session_id, request.now, request.now,
-                     request.expires_at, request.idle_ttl, request.deadline,
-                     encode_metadata(request.metadata), base),
-                ).lastrowid
-            except sqlite3.IntegrityError:
-                raise ConflictError(f"session {k.session_id!r} already exists") from None
+            sid = _insert_session(conn, (
+                k.app, k.user_id, k.session_id, 0, request.now, request.now,
+                request.expires_at, request.idle_ttl, request.deadline,
+                encode_metadata(request.metadata), base))
             self._recent.started(sid)
             self._write_changes(conn, "session", (sid,), s.session)
             self._write_changes(conn, "user", (k.app, k.user_id), s.user)
@@ -304,18 +311,10 @@ class SQLiteBackend:
                 "SELECT state_delta FROM events WHERE key BETWEEN ? AND ? "
                 "AND state_delta IS NOT NULL ORDER BY key", span)
             state = replay(base, (decode(d) for (d,) in deltas))
-            try:
-                sid = conn.execute(
-                    "INSERT INTO sessions (app, user_id, session_id, version, created_at, "
-                    "updated_at, expires_at, idle_ttl, deadline, metadata, base_state) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (k.app, k.user_id, request.new_session_id, request.at_seq, request.now,
-                     request.now, decisions.fork_expires_at(head, request.now), head.idle_ttl,
-                     head.deadline, row[5], base_json),
-                ).lastrowid
-            except sqlite3.IntegrityError:
-                raise ConflictError(
-                    f"session {request.new_session_id!r} already exists") from None
+            sid = _insert_session(conn, (
+                k.app, k.user_id, request.new_session_id, request.at_seq, request.now,
+                request.now, decisions.fork_expires_at(head, request.now), head.idle_ttl,
+                head.deadline, row[5], base_json))
             conn.execute(
                 f"INSERT INTO events (key, {_EVENT_COLUMNS}) SELECT ? + seq, {_EVENT_COLUMNS} "
                 "FROM events WHERE key BETWEEN ? AND ? ORDER BY key",
@@ -433,16 +432,10 @@ class SQLiteBackend:
                         self._write_changes(conn, "user", (item.app, item.user_id), item.state)  # type: ignore[arg-type]
                     continue
                 base = join_object(item.base_state)
-                try:
-                    sid = conn.execute(
-                        "INSERT INTO sessions (app, user_id, session_id, version, created_at, "
-                        "updated_at, expires_at, idle_ttl, deadline, metadata, base_state) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (item.app, item.user_id, item.id, item.version, item.created_at,
-                         item.updated_at, item.expires_at, item.idle_ttl, item.deadline,
-                         encode_metadata(item.metadata), base)).lastrowid
-                except sqlite3.IntegrityError:
-                    raise ConflictError(f"session {item.id!r} already exists") from None
+                sid = _insert_session(conn, (
+                    item.app, item.user_id, item.id, item.version, item.created_at,
+                    item.updated_at, item.expires_at, item.idle_ttl, item.deadline,
+                    encode_metadata(item.metadata), base))
                 if item.version > MAX_SEQ:
                     raise LimitExceededError(
                         f"a SQLite session holds at most {MAX_SEQ} events", field="events",
