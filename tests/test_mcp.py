@@ -36,8 +36,10 @@ from sessiondb.mcp import create_server, describe
 pytestmark = pytest.mark.anyio
 
 TOOLS = {"session_create", "session_get", "session_list", "events_append", "events_read",
+         "shared_state_get", "shared_state_update",
          "state_update", "session_fork", "session_delete"}
-READ_ONLY = {"session_get", "session_list", "events_read"}
+READ_ONLY = {"session_get", "session_list", "events_read", "shared_state_get"}
+DESTRUCTIVE = {"session_delete", "shared_state_update"}
 
 
 @pytest.fixture
@@ -103,8 +105,9 @@ async def test_tools_are_typed_annotated_and_take_no_scope(alice: Client) -> Non
         assert hints.read_only_hint is (name in READ_ONLY), name
         if name not in READ_ONLY:
             # The spec's default for destructiveHint is true: every write says.
-            assert hints.destructive_hint is (name == "session_delete"), name
-    assert tools["session_delete"].annotations.idempotent_hint is True  # type: ignore[union-attr]
+            assert hints.destructive_hint is (name in DESTRUCTIVE), name
+    for name in DESTRUCTIVE:
+        assert tools[name].annotations.idempotent_hint is True  # type: ignore[union-attr]
     assert set(tools["session_create"].output_schema["properties"]) >= {  # type: ignore[index]
         "session_id", "version", "state", "metadata", "expires_at"}
 
@@ -230,6 +233,35 @@ async def test_app_state_is_read_only_unless_allowed(alice: Client,
                                     allow_app_state=True)) as trusted:
         await ok(trusted, "state_update", session_id=sid, delta={"app:currency": "USD"})
     assert (await store.get("shop", "carol", "c")).state == {"app:currency": "USD"}
+
+
+async def test_shared_state_without_a_session(alice: Client, store: AsyncSessionStore) -> None:
+    assert await ok(alice, "shared_state_get") == {"state": {}}
+    assert await ok(alice, "shared_state_update", delta={}) == {"state": {}}
+    done = await ok(alice, "shared_state_update", delta={"user:name": "Alice", "user:tz": "CET"})
+    assert done == {"state": {"user:name": "Alice", "user:tz": "CET"}}
+    assert await store.shared_state("shop", "alice") == {"name": "Alice", "tz": "CET"}
+    sid = (await ok(alice, "session_create", state={"cart": []}))["session_id"]
+    assert (await ok(alice, "session_get", session_id=sid))["state"] == {
+        "cart": [], "user:name": "Alice", "user:tz": "CET"}
+    assert (await ok(alice, "shared_state_update", delta={"user:tz": None}))["state"] == {
+        "user:name": "Alice"}
+    for delta, words in (({"name": "x"}, "one scope per call"),
+                         ({"user:a": 1, "app:b": 2}, "one scope per call"),
+                         ({"temp:a": 1}, "one scope per call"),
+                         ({"app:currency": "USD"}, "app:")):
+        message = await failed(alice, "shared_state_update", delta=delta)
+        assert "invalid-input:" in message and words in message, message
+    assert await store.shared_state("shop") == {}
+    await store.update_shared_state("shop", {"currency": "EUR"})
+    async with Client(create_server(store, app="shop", user_id="bob")) as bob, \
+            Client(create_server(store, app="shop", user_id="bob",
+                                 allow_app_state=True)) as trusted:
+        assert await ok(bob, "shared_state_get") == {"state": {"app:currency": "EUR"}}
+        assert (await ok(trusted, "shared_state_update", delta={"app:currency": "USD"}))[
+            "state"] == {"app:currency": "USD"}
+    assert (await ok(alice, "shared_state_get"))["state"] == {
+        "user:name": "Alice", "app:currency": "USD"}
 
 
 async def test_the_scope_is_validated(store: AsyncSessionStore) -> None:

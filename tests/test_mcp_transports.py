@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
-from test_mcp import failed, ok, read_json
+from test_mcp import TOOLS, failed, ok, read_json
 
 import sessiondb
 from sessiondb import AsyncSessionStore, AuthError
@@ -59,7 +59,7 @@ def stdio(*args: str, env: dict[str, str] | None = None) -> Client:
 async def test_sessiondb_mcp_serves_the_configured_user_over_stdio(url: str) -> None:
     async with stdio("--db", url, "--app", "shop", "--user", "alice") as client:
         assert client.server_info is not None and client.server_info.name == "sessiondb"
-        assert len((await client.list_tools()).tools) == 8
+        assert {t.name for t in (await client.list_tools()).tools} == TOOLS
         sid = (await ok(client, "session_create", state={"step": 1}))["session_id"]
         await ok(client, "events_append", session_id=sid,
                  events=[{"role": "user", "content": "hello over stdio"}])

@@ -107,6 +107,14 @@ class SessionDetail(SessionState):
                    events=[EventOut.of(e) for e in session.events])
 
 
+class SharedState(BaseModel):
+    """The state shared beyond one session."""
+
+    state: dict[str, Any] = Field(
+        description="the user's user: keys and the app's app: keys, named as in a "
+                    "session's merged state")
+
+
 class SessionPage(BaseModel):
     """One page of sessions, oldest first."""
 

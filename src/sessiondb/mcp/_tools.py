@@ -15,7 +15,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from .._async_store import AsyncSessionStore
-from .._core.state import APP_PREFIX
+from .._core.state import APP_PREFIX, USER_PREFIX
 from ..errors import InvalidInputError
 from ._errors import tool_errors
 from ._models import (
@@ -27,6 +27,7 @@ from ._models import (
     SessionPage,
     SessionState,
     SessionSummary,
+    SharedState,
     WriteResult,
 )
 from ._scope import ScopeOf
@@ -50,7 +51,7 @@ DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idemp
 
 def register_tools(server: MCPServer, store: AsyncSessionStore, scope_of: ScopeOf, *,
                    allow_app_state: bool) -> None:
-    """Add the eight session tools to ``server``."""
+    """Add the session tools and the shared-state tools to ``server``."""
 
     def writable(delta: Mapping[str, Any] | None, field: str) -> Mapping[str, Any] | None:
         if delta and not allow_app_state and any(k.startswith(APP_PREFIX) for k in delta):
@@ -169,6 +170,44 @@ def register_tools(server: MCPServer, store: AsyncSessionStore, scope_of: ScopeO
         into a new session."""
         app, user = await scope_of(ctx)
         return SessionState.of(await store.fork(app, user, session_id, at_seq, new_session_id))
+
+    async def shared(app: str, user: str) -> SharedState:
+        own, everyone = await store.shared_state(app, user), await store.shared_state(app)
+        return SharedState(state={**{USER_PREFIX + k: v for k, v in own.items()},
+                                  **{APP_PREFIX + k: v for k, v in everyone.items()}})
+
+    @tool("Read shared state", READ_ONLY)
+    async def shared_state_get(ctx: Context) -> SharedState:
+        """Read the state shared beyond one session: your user: keys (every
+        session of yours sees them) and the app's app: keys (every user's)."""
+        app, user = await scope_of(ctx)
+        return await shared(app, user)
+
+    # Destructive in MCP's sense: it overwrites values and records no event.
+    @tool("Update shared state", DESTRUCTIVE)
+    async def shared_state_update(
+        ctx: Context,
+        delta: Annotated[dict[str, Any], Field(
+            description="user: keys (or, where the server allows it, app: keys) to set; "
+                        "a null value deletes the key. One scope per call.")],
+    ) -> SharedState:
+        """Set or delete shared state keys without a session: user: keys are
+        seen by every session of yours. The change is atomic; earlier values
+        are not kept."""
+        app, user = await scope_of(ctx)
+        if not delta:
+            return await shared(app, user)
+        scopes = {APP_PREFIX if k.startswith(APP_PREFIX) else
+                  USER_PREFIX if k.startswith(USER_PREFIX) else "" for k in delta}
+        if scopes - {APP_PREFIX, USER_PREFIX} or len(scopes) != 1:
+            raise InvalidInputError(
+                "delta: give user: keys or app: keys, one scope per call (a key without "
+                "either belongs to a session: use state_update)", field="delta")
+        (prefix,) = scopes
+        unprefixed = {k[len(prefix):]: v for k, v in writable(delta, "delta").items()}
+        await store.update_shared_state(app, unprefixed,
+                                        user if prefix == USER_PREFIX else None)
+        return await shared(app, user)
 
     @tool("Delete a session", DESTRUCTIVE)
     async def session_delete(ctx: Context, session_id: SessionId) -> DeleteResult:
