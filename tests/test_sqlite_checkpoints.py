@@ -58,16 +58,23 @@ def test_async_log_starts_over(tmp_path: Path) -> None:
     assert late < 2 * early, (early, late)
 
 
-def test_the_thread_ends_with_the_store(tmp_path: Path) -> None:
+def test_the_thread_starts_at_the_first_checkpoint_and_ends_with_the_store(
+        tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     store = sessiondb.open_store(f"sqlite:///{path}")
+    sid = store.create("a", "u").id
+    assert _checkpoint_threads(path) == []  # a short-lived store never starts one
+    for _ in range(EVERY):
+        store.append("a", "u", sid, BIG)
     assert len(_checkpoint_threads(path)) == 1
     store.close()
     assert _checkpoint_threads(path) == []
     assert not os.path.exists(f"{path}-wal")  # the last connection closed checkpointed it
 
     async def async_store() -> None:
-        async with sessiondb.open_async_store(f"sqlite:///{path}"):
+        async with sessiondb.open_async_store(f"sqlite:///{path}") as store:
+            for _ in range(EVERY):
+                await store.append("a", "u", sid, BIG)
             assert len(_checkpoint_threads(path)) == 1  # one for both connections
 
     asyncio.run(async_store())
@@ -82,10 +89,12 @@ def test_a_failing_checkpoint_loses_nothing(tmp_path: Path,
     the thread and the store go on, and every append is there."""
     path = tmp_path / "s.db"
     with sessiondb.open_store(f"sqlite:///{path}") as store:
-        store._backend.checkpointer._conn.close()  # type: ignore[attr-defined]
         sid = store.create("a", "u").id
+        for i in range(EVERY):
+            store.append("a", "u", sid, BIG, {"i": i})
+        store._backend.checkpointer._conn.close()  # type: ignore[attr-defined]
         with caplog.at_level(logging.WARNING, logger="sessiondb.sqlite"):
-            for i in range(3 * EVERY):
+            for i in range(EVERY, 3 * EVERY):
                 store.append("a", "u", sid, BIG, {"i": i})
             store.close()
         assert "WAL checkpoint failed" in caplog.text

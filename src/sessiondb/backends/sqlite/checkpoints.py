@@ -35,6 +35,7 @@ import os
 import sqlite3
 import threading
 
+from ...errors import BackendError
 from .connection import SQLiteOptions, connect
 
 _log = logging.getLogger("sessiondb.sqlite")
@@ -44,55 +45,73 @@ EVERY = 200
 
 
 class Checkpointer:
-    """One thread and connection checkpointing one database file."""
+    """One thread and connection checkpointing one database file, both
+    started at the first checkpoint (a short-lived store never needs them)."""
 
     def __init__(self, options: SQLiteOptions) -> None:
-        self._conn = connect(options)
+        self._options = options
+        self._conn: sqlite3.Connection | None = None
+        self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
         self._due = threading.Event()
         self._stopping = False
         self._writes = 0
         self._catch_up = False
         self._pid = os.getpid()
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name=f"sessiondb-checkpoint:{options.path}")
-        self._thread.start()
 
     def wrote(self) -> bool:
         """Count one committed write (unlocked: a count lost to a race only
         delays a checkpoint). True when the writer should now copy back the
-        frames the thread's checkpoint left."""
+        frames the thread's checkpoint left, or, where there is no thread,
+        checkpoint itself."""
         self._writes += 1
         if self._writes >= EVERY:
             self._writes = 0
-            if os.getpid() != self._pid:
-                return True  # a forked child: no thread here, checkpoint inline
+            if os.getpid() != self._pid or not self._started():
+                return True  # a forked child (threads do not survive fork) or no thread
             self._due.set()
         if self._catch_up:
             self._catch_up = False
             return True
         return False
 
-    def _run(self) -> None:
+    def _started(self) -> bool:
+        with self._starting:
+            if self._thread is None and not self._stopping:
+                try:
+                    self._conn = connect(self._options)
+                except BackendError:
+                    _log.warning("cannot open the WAL checkpoint connection; writes "
+                                 "checkpoint themselves", exc_info=True)
+                    return False
+                self._thread = threading.Thread(
+                    target=self._run, args=(self._conn,), daemon=True,
+                    name=f"sessiondb-checkpoint:{self._options.path}")
+                self._thread.start()
+        return self._thread is not None
+
+    def _run(self, conn: sqlite3.Connection) -> None:
         while True:
             self._due.wait()
             self._due.clear()
             if self._stopping:
                 break
             try:
-                self.checkpoint()
+                self.checkpoint(conn)
             except sqlite3.Error:
                 _log.warning("WAL checkpoint failed; it runs again later", exc_info=True)
-        self._conn.close()
+        conn.close()
 
-    def checkpoint(self) -> tuple[int, int, int]:
+    def checkpoint(self, conn: sqlite3.Connection) -> tuple[int, int, int]:
         """The thread's part; SQLite's (busy, frames in the log, frames copied back)."""
-        done = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self._catch_up = True
         return tuple(done)  # type: ignore[return-value]
 
     def close(self) -> None:
         """Stop the thread (after the checkpoint it is running, if any)."""
-        self._stopping = True
+        with self._starting:
+            self._stopping = True
         self._due.set()
-        if os.getpid() == self._pid:
+        if self._thread is not None and os.getpid() == self._pid:
             self._thread.join()
