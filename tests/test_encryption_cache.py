@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import sessiondb
 from sessiondb import AuthError
+from sessiondb.backends.sqlite.backend import SQLiteBackend
 from sessiondb.crypto.keyring import KeyRing, new_key
 
 RING = KeyRing.from_string(f"k1:{new_key()}")
@@ -57,24 +59,42 @@ def test_a_remembered_event_swapped_or_changed_in_storage_does_not_open(
     store._backend.encryption.remember_sealed = remember_sealed
     sid = store.create("w1", "u").id
     _turns(store, sid, 2)
-    assert len(store.get("w1", "u", sid).events) == 4  # every event now remembered
+    before = store.get("w1", "u", sid)
+    assert len(before.events) == 4  # every event now remembered
     path = db.removeprefix("sqlite:///")
     with sqlite3.connect(path) as conn:  # two events of the session trade tokens
         rows = conn.execute("SELECT key, content FROM events ORDER BY key").fetchall()
         conn.execute("UPDATE events SET content = ? WHERE key = ?", (rows[0][1], rows[2][0]))
         conn.execute("UPDATE events SET content = ? WHERE key = ?", (rows[2][1], rows[0][0]))
+    # The SQLite backend serves the rows it read and wrote from memory (they
+    # were authentic then): nothing changed behind its back is handed out...
+    assert store.get("w1", "u", sid) == before
+    _read_from_the_file(store)  # ...and once read from the file, it is refused.
     with pytest.raises(AuthError):
         store.get("w1", "u", sid)
+    with pytest.raises(AuthError):
+        sessiondb.open_store(db, keys=RING).get("w1", "u", sid)
     with sqlite3.connect(path) as conn:  # put back, then change one byte of a token
         conn.execute("UPDATE events SET content = ? WHERE key = ?", (rows[0][1], rows[0][0]))
         conn.execute("UPDATE events SET content = ? WHERE key = ?", (rows[2][1], rows[2][0]))
+    _read_from_the_file(store)
     assert len(store.get("w1", "u", sid).events) == 4
     with sqlite3.connect(path) as conn:
         token = rows[1][1]
         changed = token[:40] + ("A" if token[40] != "A" else "B") + token[41:]
         conn.execute("UPDATE events SET content = ? WHERE key = ?", (changed, rows[1][0]))
+    _read_from_the_file(store)
     with pytest.raises(AuthError):
         store.get("w1", "u", sid)
+
+
+def _read_from_the_file(store: sessiondb.SessionStore) -> None:
+    """Drop the event rows the store's SQLite backend keeps in memory
+    (sessiondb.backends.sqlite.recent), so that its next read reads the file."""
+    backend: Any = store._backend
+    while not isinstance(backend, SQLiteBackend):
+        backend = backend.inner
+    backend._recent.forget()
 
 
 def test_a_remembered_state_value_moved_to_another_key_does_not_open(db: str) -> None:

@@ -183,6 +183,9 @@ SEEDS: dict[int, list[str]] = {
         "INSERT INTO idempotency (sid, key, version, fingerprint) VALUES (7, 'k1', 2, 'f')",
     ],
 }
+# Version 2 added the sessions' incarnation (the same data, one more column).
+SEEDS[2] = [SEEDS[1][0].replace("base_state) VALUES", "base_state, incarnation) VALUES")
+            .replace("'{\"n\":0}')", "'{\"n\":0}', 12345)"), *SEEDS[1][1:]]
 SEEDED_STATE = {"n": 1, "user:lang": "en", "app:motd": "welcome"}
 
 

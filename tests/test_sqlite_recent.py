@@ -107,14 +107,14 @@ def test_what_is_kept_follows_the_windows_read(tmp_path: Path) -> None:
         for i in range(150):
             store.append("a", "u", sid, [{"role": "user", "content": str(i)}])
         recent = _sqlite(store)._recent
-        assert len(recent.kept[rowid][1]) == SLACK  # no read yet: what a new session keeps
+        assert len(recent.kept[rowid][2]) == SLACK  # no read yet: what a new session keeps
         for last in (120, 120, 5):
             window = store.get("a", "u", sid, last=last)
             assert [e.content for e in window.events] == [str(i) for i in range(150 - last, 150)]
-            assert recent.kept[rowid][0::2] == (31, 120 + SLACK)
+            assert recent.kept[rowid][1::2] == (31, 120 + SLACK)
         for i in range(150, 150 + 2 * SLACK):
             store.append("a", "u", sid, [{"role": "user", "content": str(i)}])
-        first, rows, cap = recent.kept[rowid]
+        _, first, rows, cap = recent.kept[rowid]
         assert (first, len(rows), cap) == (151 + 2 * SLACK - cap, cap, 120 + SLACK)
         window = store.get("a", "u", sid, last=5)
         assert [e.content for e in window.events] == [str(i) for i in range(177, 182)]
@@ -130,7 +130,7 @@ def test_what_is_kept_is_bounded(tmp_path: Path) -> None:
             sid = store.create("a", "u").id
             store.append("a", "u", sid, [{"role": "user", "content": text}] * 3)
             assert len(store.get("a", "u", sid).events) == 3
-            kept = sum(len(r[3]) for _, rows, _ in recent.kept.values() for r in rows)
+            kept = sum(len(r[3]) for _, _, rows, _ in recent.kept.values() for r in rows)
             assert kept <= BUDGET
         assert 0 < len(recent.kept) < 400
 
@@ -169,3 +169,52 @@ def test_a_fork_given_a_deleted_sessions_rowid_is_read_afresh(tmp_path: Path) ->
         assert _rowid(path, "fork") == rowid
         fork = store.get("a", "u", "fork", last=20)
         assert fork.events == store.get("a", "u", "source", before_seq=11, last=20).events
+
+
+def test_another_writer_leaves_what_is_kept_of_other_sessions(tmp_path: Path) -> None:
+    """Another process writing the file (here another store) does not make
+    this one read its own sessions' windows again; what it changes is seen."""
+    path = tmp_path / "s.db"
+    with sessiondb.open_store(f"sqlite:///{path}") as store, \
+            sessiondb.open_store(f"sqlite:///{path}") as other:
+        store.create("a", "u", "mine")
+        other.create("a", "u", "theirs")
+        store.append("a", "u", "mine", [{"role": "user", "content": "x"}])
+        kept = _sqlite(store)._recent.kept[_rowid(path, "mine")]
+        for i in range(3):
+            other.append("a", "u", "theirs", [{"role": "user", "content": str(i)}])
+            assert [e.content for e in store.get("a", "u", "mine").events] == ["x"]
+            assert _sqlite(store)._recent.kept[_rowid(path, "mine")] is kept
+        other.append("a", "u", "mine", [{"role": "assistant", "content": "y"}])  # past it
+        assert [e.content for e in store.get("a", "u", "mine").events] == ["x", "y"]
+
+
+def test_rows_of_a_session_an_earlier_sessiondb_made_are_not_kept(tmp_path: Path) -> None:
+    """A process of an earlier SessionDB still running on an upgraded file
+    makes sessions with incarnation 0: nothing tells its incarnations apart."""
+    path = tmp_path / "s.db"
+    with sessiondb.open_store(f"sqlite:///{path}") as store:
+        store.create("a", "u", "old")
+        store.append("a", "u", "old", [{"role": "user", "content": "x"}])
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE sessions SET incarnation = 0")
+        _sqlite(store)._recent.forget()
+        assert [e.content for e in store.get("a", "u", "old").events] == ["x"]
+        assert _rowid(path, "old") not in _sqlite(store)._recent.kept
+
+
+def test_an_upgraded_file_gives_its_sessions_incarnations(tmp_path: Path) -> None:
+    from sessiondb.backends.sqlite.schema import MIGRATIONS, migrate
+
+    path = tmp_path / "v1.db"
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        migrate(conn, MIGRATIONS[:1])
+        conn.executemany(
+            "INSERT INTO sessions (app, user_id, session_id, version, created_at, updated_at, "
+            "metadata, base_state) VALUES ('a', 'u', ?, 0, 1.0, 1.0, '{}', '{}')",
+            [("s1",), ("s2",)])
+    with sessiondb.open_store(f"sqlite:///{path}"):
+        pass
+    with sqlite3.connect(path) as conn:
+        found = [i for (i,) in conn.execute("SELECT incarnation FROM sessions")]
+    assert len(found) == 2 and 0 not in found and found[0] != found[1]

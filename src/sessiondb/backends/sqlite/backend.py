@@ -33,28 +33,26 @@ from ...models import Event, Session
 from .checkpoints import Checkpointer
 from .connection import Database, SQLiteOptions
 from .recent import RecentRows
-from .schema import MAX_SEQ, event_key, migrate
+from .schema import MAX_SEQ, event_key, migrate, new_incarnation
 
 _SESSION = (
     "SELECT id, version, expires_at, idle_ttl, deadline, metadata, created_at, updated_at "
     "FROM sessions WHERE app = ? AND user_id = ? AND session_id = ?"
 )
-# What an append decides on: the session's id and its Head.
+# What an append decides on: the session's id, its Head and its incarnation.
 _HEAD = (
-    "SELECT id, version, expires_at, idle_ttl, deadline "
+    "SELECT id, version, expires_at, idle_ttl, deadline, incarnation "
     "FROM sessions WHERE app = ? AND user_id = ? AND session_id = ?"
 )
 _OBJECT = "'{' || group_concat(json_quote(key) || ':' || value, ',') || '}'"
 # A session's head with its merged state, in one statement: each scope comes
 # back as the JSON object text of its stored values (NULL when empty); last,
-# the file's data_version, which says whether the rows kept in RecentRows
-# still hold.
+# its incarnation, which says whether the rows kept in RecentRows still hold.
 _LOAD_HEAD = (
     "SELECT s.id, s.version, s.expires_at, s.idle_ttl, s.deadline, s.metadata, "
     f"s.created_at, s.updated_at, (SELECT {_OBJECT} FROM session_state WHERE sid = s.id), "
     f"(SELECT {_OBJECT} FROM user_state WHERE app = s.app AND user_id = s.user_id), "
-    f"(SELECT {_OBJECT} FROM app_state WHERE app = s.app), "
-    "(SELECT data_version FROM pragma_data_version()) "
+    f"(SELECT {_OBJECT} FROM app_state WHERE app = s.app), s.incarnation "
     "FROM sessions s WHERE s.app = ? AND s.user_id = ? AND s.session_id = ?"
 )
 _EVENT_COLUMNS = "seq, id, role, kind, content, content_is_json, data, state_delta, created_at"
@@ -123,16 +121,20 @@ def _event_params(sid: int, rows: list[EventRow]) -> list[tuple]:
 
 _INSERT_SESSION = (
     "INSERT INTO sessions (app, user_id, session_id, version, created_at, updated_at, "
-    "expires_at, idle_ttl, deadline, metadata, base_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "expires_at, idle_ttl, deadline, metadata, base_state, incarnation) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
-def _insert_session(conn: sqlite3.Connection, values: tuple) -> int:
-    """Insert a session's row (values in ``_INSERT_SESSION``'s order); its rowid."""
+def _insert_session(conn: sqlite3.Connection, values: tuple) -> tuple[int, int]:
+    """Insert a session's row (values in ``_INSERT_SESSION``'s order, but the
+    incarnation, new here); its rowid and incarnation."""
+    incarnation = new_incarnation()
     try:
-        return conn.execute(_INSERT_SESSION, values).lastrowid  # type: ignore[return-value]
+        sid = conn.execute(_INSERT_SESSION, (*values, incarnation)).lastrowid
     except sqlite3.IntegrityError:
         raise ConflictError(f"session {values[2]!r} already exists") from None
+    return sid, incarnation  # type: ignore[return-value]
 
 
 def _head(row: tuple | None) -> decisions.Head | None:
@@ -190,11 +192,11 @@ class SQLiteBackend:
         k, s = request.key, request.state
         base = join_object(s.session)  # type: ignore[arg-type]
         with self._db.writing as conn:
-            sid = _insert_session(conn, (
+            sid, incarnation = _insert_session(conn, (
                 k.app, k.user_id, k.session_id, 0, request.now, request.now,
                 request.expires_at, request.idle_ttl, request.deadline,
                 encode_metadata(request.metadata), base))
-            self._recent.started(sid)
+            self._recent.started(sid, incarnation)
             self._write_changes(conn, "session", (sid,), s.session)
             self._write_changes(conn, "user", (k.app, k.user_id), s.user)
             self._write_changes(conn, "app", (k.app,), s.app)
@@ -213,15 +215,16 @@ class SQLiteBackend:
         first, last = decisions.seq_range(request, head.version)
         events: tuple[Event, ...] = ()
         if first <= last:
-            sid = row[0]  # type: ignore[index]
-            kept = self._recent.current(row[11])  # type: ignore[index]
-            rows = RecentRows.window(kept, sid, first, last)
+            sid, incarnation = row[0], row[11]  # type: ignore[index]
+            recent = self._recent
+            kept = recent.kept
+            rows = recent.window(sid, incarnation, first, last)
             if rows is None:
                 rows = tuple(self._db.fetch_all(
                     _WINDOW, (event_key(sid, first), event_key(sid, last))))
                 if len(rows) != last - first + 1:
                     raise decisions.not_found(k)
-                self._recent.keep(kept, sid, first, rows)
+                recent.keep(kept, sid, incarnation, first, rows)
             events = events_from_window(rows, first)
         return self._session(k.app, k.user_id, k.session_id, row, events)  # type: ignore[arg-type]
 
@@ -257,7 +260,7 @@ class SQLiteBackend:
                 if request.idempotency_key is not None:
                     cur.execute("INSERT INTO idempotency VALUES (?, ?, ?, ?)",
                                 (sid, request.idempotency_key, plan.version, request.fingerprint))
-                self._recent.appended(sid, plan.rows)
+                self._recent.appended(sid, row[5], plan.rows)
                 return plan.version
         except BackendError:
             self._recent.forget()  # its rows may be kept, and the commit failed
@@ -311,7 +314,7 @@ class SQLiteBackend:
                 "SELECT state_delta FROM events WHERE key BETWEEN ? AND ? "
                 "AND state_delta IS NOT NULL ORDER BY key", span)
             state = replay(base, (decode(d) for (d,) in deltas))
-            sid = _insert_session(conn, (
+            sid, _ = _insert_session(conn, (
                 k.app, k.user_id, request.new_session_id, request.at_seq, request.now,
                 request.now, decisions.fork_expires_at(head, request.now), head.idle_ttl,
                 head.deadline, row[5], base_json))
@@ -326,7 +329,7 @@ class SQLiteBackend:
     def _delete_where(self, conn: sqlite3.Connection, where: str, params: tuple) -> int:
         ids = [i for (i,) in conn.execute(f"SELECT id FROM sessions WHERE {where}", params)]
         if ids:
-            self._recent.forget()
+            self._recent.drop(ids)
             conn.executemany("DELETE FROM events WHERE key BETWEEN ? AND ?",
                              [(event_key(i, 0), event_key(i, MAX_SEQ)) for i in ids])
             doomed = encode(ids, "ids")
@@ -421,7 +424,6 @@ class SQLiteBackend:
             return bundle
 
     def restore(self, records: Iterable[Record]) -> int:
-        self._recent.forget()
         count = 0
         for item in read_records(records):
             with self._db.writing as conn:
@@ -432,7 +434,7 @@ class SQLiteBackend:
                         self._write_changes(conn, "user", (item.app, item.user_id), item.state)  # type: ignore[arg-type]
                     continue
                 base = join_object(item.base_state)
-                sid = _insert_session(conn, (
+                sid, _ = _insert_session(conn, (
                     item.app, item.user_id, item.id, item.version, item.created_at,
                     item.updated_at, item.expires_at, item.idle_ttl, item.deadline,
                     encode_metadata(item.metadata), base))

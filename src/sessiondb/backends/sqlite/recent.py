@@ -4,12 +4,14 @@ that a read window need not be read from SQLite again.
 An agent reloads its last events every turn, and reading them back was over
 half of a load's cost: CPython's sqlite3 builds every column value anew
 (about 550 instructions each; a window is 20 rows of 7). Stored events never
-change, so their rows can be kept, as long as nothing else changed the file:
-every head read also returns SQLite's ``data_version``, which moves when any
-*other* connection commits (another process, or another store in this one),
-and then everything kept is dropped. The store's own writes keep what they
-may: an append adds its rows; deletes, purges, imports and re-sealing drop
-everything.
+change, so their rows can be kept, as long as they are still the session's:
+each is kept with the session row's *incarnation*, a random number that row
+gets when it is made (create, fork, import) and again when its events are
+rewritten (re-sealing); every head read returns it, and rows kept under
+another number are not used. A session deleted and made again, even under
+the same rowid, by this process or another, is a new incarnation. Events
+appended elsewhere only extend the log past what is kept, and a window
+that reaches past it is read from the file.
 
 Kept per session: the rows its last read window needed, plus ``SLACK`` for
 the appends until the next read; in all, rows of about ``BUDGET`` bytes of
@@ -21,6 +23,8 @@ still holding the old one can only write where nobody looks any more.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..._core.events import EventRow, WindowRow
 
 #: Rows kept past the last read window, for the appends that follow it.
@@ -30,9 +34,9 @@ BUDGET = 4 << 20
 #: What one more session's entry counts for against the budget.
 _ENTRY = 256
 
-#: A session's kept rows: the seq of the first, the rows in seq order, and
-#: how many to keep.
-Kept = dict[int, tuple[int, tuple[WindowRow, ...], int]]
+#: A session's kept rows, by rowid: its incarnation, the seq of the first
+#: row, the rows in seq order, and how many to keep.
+Kept = dict[int, tuple[int, int, tuple[WindowRow, ...], int]]
 
 
 def _size(rows: tuple[WindowRow, ...]) -> int:
@@ -40,24 +44,21 @@ def _size(rows: tuple[WindowRow, ...]) -> int:
 
 
 class RecentRows:
-    __slots__ = ("_bytes", "_data_version", "kept")
+    __slots__ = ("_bytes", "kept")
 
     def __init__(self) -> None:
         self.kept: Kept = {}
-        self._data_version: int | None = None
         self._bytes = 0
-
-    def current(self, data_version: int) -> Kept:
-        """What is kept, once the file's ``data_version`` as just read says
-        whether another connection wrote since the last read."""
-        if data_version != self._data_version:
-            self.forget()
-            self._data_version = data_version
-        return self.kept
 
     def forget(self) -> None:
         self.kept = {}
         self._bytes = 0
+
+    def drop(self, sids: Iterable[int]) -> None:
+        """Sessions deleted."""
+        kept = self.kept
+        for sid in sids:
+            kept.pop(sid, None)
 
     def _count(self, size: int, entry: tuple[WindowRow, ...]) -> Kept:
         """The dict to keep ``entry`` in, ``size`` bytes of it not counted
@@ -69,36 +70,40 @@ class RecentRows:
         self._bytes += size
         return self.kept
 
-    def started(self, sid: int) -> None:
-        """Session ``sid`` was just created: it has no events yet."""
-        self._count(_ENTRY, ())[sid] = (1, (), SLACK)
+    def started(self, sid: int, incarnation: int) -> None:
+        """Session ``sid`` was just made: it has no events yet."""
+        if incarnation:
+            self._count(_ENTRY, ())[sid] = (incarnation, 1, (), SLACK)
 
-    @staticmethod
-    def window(kept: Kept, sid: int, first: int, last: int) -> tuple[WindowRow, ...] | None:
-        """The rows of seqs ``first..last`` of session ``sid``, if all are kept."""
-        found = kept.get(sid)
+    def window(self, sid: int, incarnation: int, first: int,
+               last: int) -> tuple[WindowRow, ...] | None:
+        """The rows of seqs ``first..last`` of session ``sid``, if all are kept
+        for this incarnation of it."""
+        found = self.kept.get(sid)
         if found is None:
             return None
-        start, rows, _ = found
-        if first < start or last >= start + len(rows):
+        kept_incarnation, start, rows, _ = found
+        if kept_incarnation != incarnation or first < start or last >= start + len(rows):
             return None
         return rows[first - start:last - start + 1]
 
-    def keep(self, kept: Kept, sid: int, first: int, rows: tuple[WindowRow, ...]) -> None:
-        """Keep rows read from the file (seqs ``first``…), in ``kept`` as
-        :meth:`current` returned it."""
-        if kept is self.kept:
-            self._count(_size(rows), rows)[sid] = (first, rows, len(rows) + SLACK)
+    def keep(self, kept: Kept, sid: int, incarnation: int, first: int,
+             rows: tuple[WindowRow, ...]) -> None:
+        """Keep rows read from the file (seqs ``first``…), in ``kept``: the
+        dict as it was before they were read (if it was dropped meanwhile,
+        they are not kept)."""
+        if kept is self.kept and incarnation:  # 0: made by an earlier SessionDB (schema.py)
+            self._count(_size(rows), rows)[sid] = (incarnation, first, rows, len(rows) + SLACK)
 
-    def appended(self, sid: int, rows: list[EventRow]) -> None:
+    def appended(self, sid: int, incarnation: int, rows: list[EventRow]) -> None:
         """Rows just written to session ``sid`` (inside the write's
         transaction: if it fails, call :meth:`forget`)."""
         found = self.kept.get(sid)
         if found is None:
             return
-        start, old, cap = found
-        if start + len(old) != rows[0][0]:
-            self.kept.pop(sid, None)  # (a get may have just swapped the dict)
+        kept_incarnation, start, old, cap = found
+        if kept_incarnation != incarnation or start + len(old) != rows[0][0]:
+            self.kept.pop(sid, None)  # (the dict may have just been swapped)
             return
         added = []
         size = _ENTRY
@@ -110,4 +115,4 @@ class RecentRows:
         if len(new) > cap:
             start += len(new) - cap
             new = new[-cap:]
-        self._count(size, new)[sid] = (start, new, cap)
+        self._count(size, new)[sid] = (incarnation, start, new, cap)

@@ -14,9 +14,12 @@ from ..._core.records import ScopeState, SessionBundle
 from ..._core.requests import Key, encode_metadata
 from ..base import check_session_texts, shared_swaps
 from .backend import _SESSION, SQLiteBackend
-from .schema import event_key
+from .schema import event_key, new_incarnation
 
-_REPLACE_HEAD = "UPDATE sessions SET metadata = ?, base_state = ? WHERE id = ?"
+# A new incarnation: the event rows are rewritten, rows kept in memory are not them.
+_REPLACE_HEAD = (
+    "UPDATE sessions SET metadata = ?, base_state = ?, incarnation = ? WHERE id = ?"
+)
 _REPLACE_EVENT = (
     "UPDATE events SET content = ?, content_is_json = ?, data = ?, state_delta = ? WHERE key = ?"
 )
@@ -47,9 +50,8 @@ def replace_session(backend: SQLiteBackend, old_version: int, new: SessionBundle
         if row is None or row[1] != old_version:
             return False
         sid = row[0]
-        backend._recent.forget()
-        conn.execute(_REPLACE_HEAD,
-                     (encode_metadata(new.metadata), join_object(new.base_state), sid))
+        conn.execute(_REPLACE_HEAD, (encode_metadata(new.metadata), join_object(new.base_state),
+                                     new_incarnation(), sid))
         conn.execute("DELETE FROM session_state WHERE sid = ?", (sid,))
         backend._write_changes(conn, "session", (sid,), new.state)  # type: ignore[arg-type]
         conn.executemany(_REPLACE_EVENT, [(r[4], r[5], r[6], r[7], event_key(sid, r[0]))

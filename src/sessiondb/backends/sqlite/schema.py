@@ -9,6 +9,7 @@ Never edit a released migration: append a new one.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 from ...errors import ConfigurationError
@@ -67,6 +68,17 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (sid, key)
     ) WITHOUT ROWID;
     """,
+    # 2: a session's incarnation: a random number its row gets when it is
+    # made (create, fork, import) and again when its stored events are
+    # rewritten (re-sealing), so that a process keeping event rows in memory
+    # (recent.py) knows them still good when the head says the same number.
+    # Sessions made before get one here; 0 (the default) is what a process
+    # of an earlier SessionDB still running on the file gives a new one, and
+    # such a session's rows are never kept.
+    """
+    ALTER TABLE sessions ADD COLUMN incarnation INTEGER NOT NULL DEFAULT 0;
+    UPDATE sessions SET incarnation = random() | 1
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -74,6 +86,11 @@ SCHEMA_VERSION = len(MIGRATIONS)
 #: Bits of an event's rowid that hold its seq; the rest hold the session's rowid.
 SEQ_BITS = 24
 MAX_SEQ = (1 << SEQ_BITS) - 1
+
+
+def new_incarnation() -> int:
+    """A session row's incarnation (see migration 2): random, never 0."""
+    return int.from_bytes(os.urandom(8)) >> 1 | 1
 
 
 def event_key(sid: int, seq: int) -> int:
