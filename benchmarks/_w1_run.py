@@ -9,7 +9,8 @@
 
 A contender is any object with ``create(user, sid)``, ``load(user, sid)``,
 ``append(user, sid, user_text, reply, turn)``, ``check(user, sid, turns)``
-and ``close()`` (coroutines for an async contender).
+and ``close()`` (coroutines for an async contender); a sync one may have
+``between()``, called before every load, untimed.
 """
 
 from __future__ import annotations
@@ -124,9 +125,12 @@ def run_sync(store: Any, sessions_n: int, turns: int, warmup: int, seed: int) ->
     rec = Recorder(turns)
     rec.rss["peak_kib_setup"] = peak_rss_kib()
     clock = perf_counter_ns
+    between = getattr(store, "between", None)
     for turn in range(turns):
         for k, user, sid in sessions:
             user_text, reply = texts.turn(k, turn)
+            if between is not None:
+                between()
             t0 = clock()
             store.load(user, sid)
             t1 = clock()

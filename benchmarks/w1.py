@@ -61,7 +61,8 @@ ENGINES = {
     "redis": ("w1_redis", "Engine"),
     "redis-cluster": ("w1_redis", "ClusterEngine"),
 }
-ALL_CONTENDERS = ("raw", "sync", "raw_async", "async", "sync_enc", "async_enc", "sync_cold")
+ALL_CONTENDERS = ("raw", "sync", "raw_async", "async", "sync_enc", "async_enc", "sync_cold",
+                  "raw_busy", "sync_busy")
 
 
 def engine_class(name: str) -> Any:

@@ -14,8 +14,12 @@ with WAL and the run's ``synchronous`` setting (NORMAL, or FULL with
   key ring), each compared with its unencrypted twin.
 - ``sync_cold``: the sync store with the rows it keeps dropped before every
   load (see sessiondb/backends/sqlite/recent.py), so every window is read
-  from the file: what a store sees when another process writes between its
-  reads.
+  from the file.
+- ``raw_busy``, ``sync_busy``: ``raw`` and ``sync`` with another connection
+  committing a small row to the same file before every load (untimed): what
+  a store sees when other processes write the file between its reads (SQLite
+  then drops each connection's page cache). ``sync_busy`` is compared with
+  ``raw_busy``.
 """
 
 from __future__ import annotations
@@ -117,15 +121,36 @@ class ColdSyncStore(SyncStore):
         return super().load(user, sid)
 
 
+class Busy:
+    """A contender with another connection writing its file before every load."""
+
+    def __init__(self, inner: Any, path: str) -> None:
+        self.inner = inner
+        self.other = sqlite3.connect(path, isolation_level=None)
+        self.other.execute("CREATE TABLE IF NOT EXISTS w1_other (x INTEGER)")
+
+    def between(self) -> None:
+        self.other.execute("INSERT INTO w1_other VALUES (1)")
+
+    def close(self) -> None:
+        self.other.close()
+        self.inner.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 class Engine:
     """A fresh file per contender run; its size on disk open and closed."""
 
     name = "sqlite"
-    contenders = ("raw", "sync", "async", "sync_enc", "async_enc", "sync_cold")
+    contenders = ("raw", "sync", "async", "sync_enc", "async_enc", "sync_cold", "raw_busy",
+                  "sync_busy")
     # Encryption at rest is judged against the same store without it.
     baselines: ClassVar[dict[str, str]] = {"raw": "raw", "sync": "raw", "async": "raw",
                                            "sync_enc": "sync", "async_enc": "async",
-                                           "sync_cold": "raw"}
+                                           "sync_cold": "raw", "raw_busy": "raw_busy",
+                                           "sync_busy": "raw_busy"}
     size_keys = ("disk_open_bytes", "disk_closed_bytes")
 
     def __init__(self, url: str | None, synchronous: str) -> None:
@@ -158,8 +183,12 @@ class Engine:
     def open(self, contender: str, ns: str) -> Any:
         if contender == "raw":
             return RawSQLite(ns, self.synchronous)
+        if contender == "raw_busy":
+            return Busy(RawSQLite(ns, self.synchronous), ns)
         if contender == "sync_cold":
             return ColdSyncStore(self._url(ns))
+        if contender == "sync_busy":
+            return Busy(SyncStore(self._url(ns)), ns)
         return SyncStore(self._url(ns), encrypted=contender.endswith("_enc"))
 
     async def open_async(self, contender: str, ns: str) -> Any:
