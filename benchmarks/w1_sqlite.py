@@ -127,6 +127,8 @@ class Busy:
     def __init__(self, inner: Any, path: str) -> None:
         self.inner = inner
         self.other = sqlite3.connect(path, isolation_level=None)
+        # Checkpoints stay with the contender, timed, as in its quiet run.
+        self.other.execute("PRAGMA wal_autocheckpoint=0")
         self.other.execute("CREATE TABLE IF NOT EXISTS w1_other (x INTEGER)")
 
     def between(self) -> None:
