@@ -124,11 +124,15 @@ class ColdSyncStore(SyncStore):
 class Busy:
     """A contender with another connection writing its file before every load."""
 
-    def __init__(self, inner: Any, path: str) -> None:
+    def __init__(self, inner: Any, path: str, synchronous: str) -> None:
         self.inner = inner
         self.other = sqlite3.connect(path, isolation_level=None)
-        # Checkpoints stay with the contender, timed, as in its quiet run.
+        # Checkpoints and flushes stay with the contender, timed, as in its
+        # quiet run: the writer neither checkpoints nor flushes the log on
+        # commit (sqlite3's default, synchronous=FULL, would flush it for
+        # everyone, untimed).
         self.other.execute("PRAGMA wal_autocheckpoint=0")
+        self.other.execute(f"PRAGMA synchronous={synchronous.upper()}")
         self.other.execute("CREATE TABLE IF NOT EXISTS w1_other (x INTEGER)")
 
     def between(self) -> None:
@@ -186,11 +190,11 @@ class Engine:
         if contender == "raw":
             return RawSQLite(ns, self.synchronous)
         if contender == "raw_busy":
-            return Busy(RawSQLite(ns, self.synchronous), ns)
+            return Busy(RawSQLite(ns, self.synchronous), ns, self.synchronous)
         if contender == "sync_cold":
             return ColdSyncStore(self._url(ns))
         if contender == "sync_busy":
-            return Busy(SyncStore(self._url(ns)), ns)
+            return Busy(SyncStore(self._url(ns)), ns, self.synchronous)
         return SyncStore(self._url(ns), encrypted=contender.endswith("_enc"))
 
     async def open_async(self, contender: str, ns: str) -> Any:
