@@ -60,3 +60,25 @@ def test_stop_signal_ends_open_streams_and_exits(backend: str, sig: signal.Signa
             _read_to_close(conn)
             conn.close()
         assert "Traceback" not in service.process.stderr.read()  # type: ignore[union-attr]
+
+
+def test_an_open_mcp_stream_ends_cleanly_on_stop(tmp_path: Path) -> None:
+    """The MCP SDK's GET stream (server messages) stops with its session
+    manager at shutdown; its response is ended, not cut off with an error."""
+    with ServiceProcess("--db", f"sqlite:///{tmp_path}/s.db", "--no-auth") as service:
+        parts = urlsplit(service.url)
+        conn = socket.create_connection((parts.hostname, parts.port), timeout=10)
+        conn.sendall(f"GET /mcp/ HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                     "Accept: text/event-stream\r\nX-SessionDB-App: chat\r\n"
+                     "X-SessionDB-User: alice\r\n\r\n".encode())
+        head = conn.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200") and b"text/event-stream" in head, head
+        started = time.monotonic()
+        service.process.send_signal(signal.SIGTERM)
+        assert service.process.wait(PROMPTLY) == 0
+        assert time.monotonic() - started < PROMPTLY
+        rest = _read_to_close(conn)
+        conn.close()
+        assert (head + rest).endswith(b"0\r\n\r\n")  # the chunked body's last chunk
+        errors = service.process.stderr.read()  # type: ignore[union-attr]
+        assert "ERROR" not in errors and "Traceback" not in errors, errors

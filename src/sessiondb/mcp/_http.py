@@ -11,12 +11,12 @@ ASGI lifespan protocol when the app is served alone.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._async_store import AsyncSessionStore
 from ..errors import SessionDBError
@@ -72,7 +72,7 @@ class MCPHttpApp:
         # In the request's own scope dict, not in scope["state"], which a
         # server may share between requests.
         scope[SCOPE_KEY] = resolved
-        await self._manager.handle_request(scope, receive, send)
+        await _ended(self._manager.handle_request, scope, receive, send)
 
     async def _serve_lifespan(self, receive: Receive, send: Send) -> None:
         await receive()  # lifespan.startup
@@ -86,6 +86,26 @@ class MCPHttpApp:
             await send({"type": f"lifespan.{phase}.failed", "message": str(exc)})
             return
         await send({"type": "lifespan.shutdown.complete"})
+
+
+async def _ended(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run ``app`` and end its response if it returned midway: the SDK's
+    event streams (a GET stream of server messages) stop when its session
+    manager does, at shutdown, without their last chunk. Ended here, the
+    client sees the stream close cleanly and the server logs no error."""
+    state = {"started": False, "ended": False}
+
+    async def tracked(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            state["started"] = True
+        elif message["type"] == "http.response.body" and not message.get("more_body"):
+            state["ended"] = True
+        await send(message)
+
+    await app(scope, receive, tracked)
+    if state["started"] and not state["ended"]:
+        with suppress(Exception):  # the client may be gone already
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def streamable_http_app(store: AsyncSessionStore, resolve_scope: ScopeResolver, *,
