@@ -7,7 +7,9 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,7 +94,14 @@ def test_a_failing_checkpoint_loses_nothing(tmp_path: Path,
         sid = store.create("a", "u").id
         for i in range(EVERY):
             store.append("a", "u", sid, BIG, {"i": i})
-        store._backend.checkpointer._conn.close()  # type: ignore[attr-defined]
+        checkpointer: Any = store._backend.checkpointer
+        # Closed only once the thread is done with its first checkpoint and
+        # waits: closing a connection another thread is using is undefined.
+        deadline = time.monotonic() + 30
+        while not checkpointer._catch_up:
+            assert time.monotonic() < deadline, "the first checkpoint never ran"
+            time.sleep(0.01)
+        checkpointer._conn.close()
         with caplog.at_level(logging.WARNING, logger="sessiondb.sqlite"):
             for i in range(EVERY, 3 * EVERY):
                 store.append("a", "u", sid, BIG, {"i": i})
