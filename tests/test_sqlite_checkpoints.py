@@ -166,7 +166,8 @@ def test_an_async_store_never_flushes_on_the_loop(tmp_path: Path,
 
 
 def test_an_async_store_moves_between_event_loops(tmp_path: Path) -> None:
-    """A catch-up started in one loop is not waited for in the next."""
+    """An async store used from one event loop, then another, keeps writing
+    and closes (each loop writes past a checkpoint and its catch-up)."""
     store = sessiondb.open_async_store(f"sqlite:///{tmp_path}/s.db")
 
     async def write(n: int, sid: str | None = None) -> str:

@@ -163,7 +163,10 @@ class SQLiteBackend:
         except BaseException:
             self._db.close()
             raise
-        self.checkpointer = self._db.checkpointer
+
+    @property
+    def checkpointer(self) -> Checkpointer | None:
+        return self._db.checkpointer
 
     # -- helpers --------------------------------------------------------
     @staticmethod
@@ -451,8 +454,7 @@ class SQLiteBackend:
 
     def catch_up(self) -> None:
         """Copy back the WAL frames the checkpoint thread left."""
-        with self._db._lock:
-            self._db.catch_up()
+        self._db.run(lambda _: self._db.catch_up())
 
     def close(self) -> None:
         self._db.close()

@@ -97,16 +97,11 @@ class Checkpointer:
             if self._stopping:
                 break
             try:
-                self.checkpoint(conn)
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self._catch_up = True
             except sqlite3.Error:
                 _log.warning("WAL checkpoint failed; it runs again later", exc_info=True)
         conn.close()
-
-    def checkpoint(self, conn: sqlite3.Connection) -> tuple[int, int, int]:
-        """The thread's part; SQLite's (busy, frames in the log, frames copied back)."""
-        done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        self._catch_up = True
-        return tuple(done)  # type: ignore[return-value]
 
     def close(self) -> None:
         """Stop the thread (after the checkpoint it is running, if any)."""

@@ -151,7 +151,8 @@ class _Transaction:
         db = self._db
         try:
             db.cursor.execute("COMMIT" if kind is None else "ROLLBACK")
-            if self._is_write and db.checkpointer is not None and db.checkpointer.wrote():
+            if (kind is None and self._is_write and db.checkpointer is not None
+                    and db.checkpointer.wrote()):
                 db.on_catch_up()
         except sqlite3.Error as failure:
             if kind is None:
@@ -220,7 +221,7 @@ class Database:
 
     def run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``operation`` on the connection outside any transaction
-        (for schema migrations, which manage their own)."""
+        (schema migrations, which manage their own; WAL catch-ups)."""
         with self._lock, translated(self.options.path):
             if self._conn is None:
                 raise BackendError("the store is closed")

@@ -105,14 +105,12 @@ class RecentRows:
         if kept_incarnation != incarnation or start + len(old) != rows[0][0]:
             self.kept.pop(sid, None)  # (the dict may have just been swapped)
             return
-        added = []
-        size = _ENTRY
-        for _, event_id, role, kind, stored, as_json, data, delta, created in rows:
-            added.append((event_id, role, None if kind == "message" else kind,
-                          stored.encode() if as_json else stored, data, delta, created))
-            size += len(stored) + len(data or "") + len(delta or "") + 64
-        new = old + tuple(added)
+        added = tuple([(event_id, role, None if kind == "message" else kind,
+                         stored.encode() if as_json else stored, data, delta, created)
+                        for _, event_id, role, kind, stored, as_json, data, delta, created
+                        in rows])
+        new = old + added
         if len(new) > cap:
             start += len(new) - cap
             new = new[-cap:]
-        self._count(size, new)[sid] = (incarnation, start, new, cap)
+        self._count(_size(added), new)[sid] = (incarnation, start, new, cap)
