@@ -13,6 +13,7 @@ import pytest
 import sessiondb
 from sessiondb import AuthError
 from sessiondb.backends.sqlite.backend import SQLiteBackend
+from sessiondb.crypto import encryption as encryption_module
 from sessiondb.crypto.keyring import KeyRing, new_key
 
 RING = KeyRing.from_string(f"k1:{new_key()}")
@@ -107,3 +108,91 @@ def test_a_remembered_state_value_moved_to_another_key_does_not_open(db: str) ->
         conn.execute("UPDATE session_state SET value = ? WHERE key = 'cart'", (turn,))
     with pytest.raises(AuthError):
         store.get("w1", "u", sid)
+
+
+def _windows(sid: str, version: int) -> list[dict[str, int]]:
+    """Read windows of every kind: newest, forward, bounded both ways."""
+    return [{"last": 1}, {"last": 3}, {"last": 6}, {"last": 50},
+            {"after_seq": max(0, version - 5), "last": 3}, {"after_seq": 1, "last": 4},
+            {"before_seq": version, "last": 3}, {"before_seq": max(2, version - 2), "last": 2}]
+
+
+@pytest.mark.parametrize("remember_sealed", [True, False])
+def test_reread_windows_equal_cold_reads(db: str, remember_sealed: bool) -> None:
+    """A session's last window is remembered opened, and a reload reuses the
+    rows it shares with it: every window, read again in any order as the
+    session grows, equals what a store opening everything afresh reads."""
+    store = sessiondb.open_store(db, keys=RING)
+    store._backend.encryption.remember_sealed = remember_sealed
+    sid = store.create("w1", "u").id
+    version = 0
+    for step in range(6):
+        _turns(store, sid, 1 + step % 2)
+        version += 2 * (1 + step % 2)
+        cold = sessiondb.open_store(db, keys=RING)
+        for window in _windows(sid, version) * 2:
+            assert store.get("w1", "u", sid, **window) == cold.get("w1", "u", sid, **window)
+        cold.close()
+    store.close()
+
+
+def test_a_reload_opens_only_the_rows_it_has_not_seen(db: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    store = sessiondb.open_store(db, keys=RING)
+    encryption = store._backend.encryption
+    sid = store.create("w1", "u").id
+    _turns(store, sid, 5)
+    opened: list[int] = []
+    open_row = encryption._open_row
+    monkeypatch.setattr(encryption, "_open_row",
+                        lambda row, places, seq, uk: opened.append(seq) or open_row(
+                            row, places, seq, uk))
+    store.get("w1", "u", sid, last=6)
+    assert opened == [5, 6, 7, 8, 9, 10]
+    _turns(store, sid, 1)
+    opened.clear()
+    assert [e.seq for e in store.get("w1", "u", sid, last=6).events] == list(range(7, 13))
+    assert opened == [11, 12]  # 7..10 were in the window read before
+    opened.clear()
+    store.get("w1", "u", sid, last=6)
+    assert opened == []
+    store.get("w1", "u", sid, last=8)  # reaches back past it: opened afresh
+    assert opened == [5, 6, 7, 8, 9, 10, 11, 12]
+    store.close()
+
+
+def test_remembered_windows_stay_within_their_budget(db: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(encryption_module, "WINDOW_BUDGET", 20_000)
+    store = sessiondb.open_store(db, keys=RING)
+    encryption = store._backend.encryption
+    sids = [store.create("w1", "u").id for _ in range(8)]
+    for sid in sids:
+        _turns(store, sid, 4)
+    cold = sessiondb.open_store(db, keys=RING)
+    for _ in range(3):
+        for sid in sids:
+            assert store.get("w1", "u", sid, last=8) == cold.get("w1", "u", sid, last=8)
+            assert encryption._window_bytes <= 20_000
+            _turns(store, sid, 1)
+    assert 0 < len(encryption._windows) < len(sids)  # emptied at least once
+    cold.close()
+    store.close()
+
+
+def test_a_remembered_window_is_not_used_once_its_user_key_is_gone(db: str) -> None:
+    """With per-user keys, a window opened under a user's key is not reused
+    once another process destroyed that key (crypto-shredding): the user's
+    events no longer open, remembered or not."""
+    store = sessiondb.open_store(db, keys=RING, user_keys=True)
+    store._backend.user_keys.ttl = 0  # look the key up on every call
+    sid = store.create("w1", "u").id
+    for i in range(3):  # events only: no state value to refuse first
+        store.append("w1", "u", sid, [{"role": "user", "content": f"secret {i}"}])
+    assert len(store.get("w1", "u", sid).events) == 3
+    other = sessiondb.open_store(db, keys=RING, user_keys=True)
+    assert other._backend.user_keys.destroy("w1", "u")
+    other.close()
+    with pytest.raises(AuthError, match="data key"):
+        store.get("w1", "u", sid)
+    store.close()

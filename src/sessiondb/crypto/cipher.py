@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import binascii
 import os
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AuthError, ConfigurationError
@@ -34,6 +35,15 @@ DETERMINISTIC_PREFIX = "sdb1d."
 NONCE_BYTES = 12
 _b64 = binascii.b2a_base64
 _unb64 = binascii.a2b_base64
+
+
+def fresh_nonces(count: int) -> Iterator[bytes]:
+    """``count`` random nonces from one draw of the OS's generator: a value
+    sealed costs about as much as the system call, so an append draws once
+    for all its values. Drawn per call and never kept: nothing is shared
+    between threads, nor with a forked child."""
+    pool = os.urandom(NONCE_BYTES * count)
+    return iter([pool[i:i + NONCE_BYTES] for i in range(0, len(pool), NONCE_BYTES)])
 
 
 def _aead_classes():  # type: ignore[no-untyped-def]
@@ -66,10 +76,13 @@ class Cipher:
     def primary_id(self) -> str:
         return self.ring.primary_id
 
-    def seal(self, plaintext: bytes, ad: bytes, user_key: Any = None) -> str:
+    def seal(self, plaintext: bytes, ad: bytes, user_key: Any = None,
+             nonce: bytes | None = None) -> str:
         """A token of ``plaintext`` bound to ``ad``: sealed by the ring's
-        primary key, or by ``user_key`` (an AESGCM) when given."""
-        nonce = os.urandom(NONCE_BYTES)
+        primary key, or by ``user_key`` (an AESGCM) when given. ``nonce``:
+        one of :func:`fresh_nonces`, else one is drawn."""
+        if nonce is None:
+            nonce = os.urandom(NONCE_BYTES)
         if user_key is not None:
             return (f"{PREFIX}{USER_KEY_ID}."
                     + _b64(nonce + user_key.encrypt(nonce, plaintext, ad),

@@ -23,22 +23,27 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-from .._core.events import EventDraft, EventRow
+from .._core.events import EventDraft, EventRow, WindowRow, events_from_window
 from .._core.jsonvalue import IMMUTABLE, decode, is_flat_object, join_object
 from .._core.records import ScopeState, SessionBundle
 from .._core.requests import AppendRequest, CreateRequest, Key, ListRequest, SharedRequest
 from .._core.state import APP_PREFIX, EMPTY_DELTA, TEMP_PREFIX, USER_PREFIX, ScopedDelta, replay
 from ..errors import AuthError
 from ..models import Event, Session
-from .cipher import USER_KEY_ID, Cipher
+from .cipher import USER_KEY_ID, Cipher, fresh_nonces
 from .keyring import KeyRing
 
 _new_event = tuple.__new__
 _set = object.__setattr__
+
+#: Text the remembered opened windows may hold in all (see ``_open_window``).
+WINDOW_BUDGET = 4 << 20
+#: What one more session's window counts for against that budget.
+_WINDOW_ENTRY = 256
 
 #: A user's own data key (an AESGCM), or None: the key ring's primary key.
 UserKey = Any
@@ -57,6 +62,9 @@ def _unframe(text: str) -> tuple[str, str, str | None, str | None]:
     data_end = j + 1 + int(text[end:j])
     return text[0], text[i + 1:end], text[j + 1:data_end] or None, text[data_end:] or None
 
+
+#: The prefixes of shared state keys, as a reader sees them.
+_SHARED_SCOPES = (APP_PREFIX, USER_PREFIX)
 
 #: A remembered value not decoded yet, or one decoded per read (mutable).
 _PENDING = object()
@@ -156,13 +164,18 @@ class Encryption:
         self._fingerprint_key = ring.derive("idempotency-fingerprint")
         # Oldest-first eviction needs an OrderedDict: popping the front of a
         # plain dict leaves holes that every later eviction scans again.
-        # State values, by the tail of their token (its GCM tag): (token,
-        # place, user key, JSON text, the value when immutable else _MUTABLE,
-        # or _PENDING before its first read).
-        self._values: OrderedDict[str, tuple[str, str, UserKey, str, Any]] = OrderedDict()
+        # State values, by the tail of their token (its GCM tag): [token,
+        # place, user key, JSON text, value], the value _PENDING until its
+        # first read, then kept if immutable, else _MUTABLE (decoded per read).
+        self._values: OrderedDict[str, list[Any]] = OrderedDict()
         # Events, by event id.
         self._events: OrderedDict[str, Opened] = OrderedDict()
         self._places: dict[tuple[str, str, str], Places] = {}
+        # The last window read of each session (by its events' place): its
+        # first seq, its sealed rows, them opened, and the user key.
+        self._windows: dict[str, tuple[int, tuple[WindowRow, ...], tuple[WindowRow, ...],
+                                       UserKey]] = {}
+        self._window_bytes = 0
         self._cache_size = cache_size
         self.remember_sealed = remember_sealed
 
@@ -193,34 +206,45 @@ class Encryption:
         """Drop every remembered plaintext (after a user's key is destroyed)."""
         self._values.clear()
         self._events.clear()
+        self._windows = {}
+        self._window_bytes = 0
 
     # -- sealing ------------------------------------------------------------
 
-    def _seal_value(self, text: str, place: str, uk: UserKey = None) -> str:
+    def _seal_value(self, text: str, place: str, uk: UserKey = None,
+                    nonce: bytes | None = None) -> str:
         """A JSON value's text -> the JSON text of its token. App-scope values
         are never sealed by a user's key: every user reads them."""
         if uk is not None and place[0] == "a":
             uk = None
-        token = self.cipher.seal(text.encode(), place.encode(), uk)
+        token = self.cipher.seal(text.encode(), place.encode(), uk, nonce)
         if self.remember_sealed:
-            self._remember(self._values, token[-24:], (token, place, uk, text, _PENDING))
+            self._remember(self._values, token[-24:], [token, place, uk, text, _PENDING])
         return '"' + token + '"'
 
-    def _seal_delta(self, key: Key, delta: ScopedDelta, uk: UserKey = None) -> ScopedDelta:
+    def _seal_delta(self, key: Key, delta: ScopedDelta, uk: UserKey = None,
+                    nonces: Iterator[bytes] | None = None) -> ScopedDelta:
         """A delta with each value sealed for its state key (deletions, a
-        recorded ``null``, stay as they are: a key's absence is not secret)."""
+        recorded ``null``, stay as they are: a key's absence is not secret).
+        ``nonces``: at least one per value (:func:`.cipher.fresh_nonces`)."""
         if not delta.persisted:
             return delta
+        if nonces is None:
+            nonces = fresh_nonces(len(delta.persisted))
         places = self.places(key.app, key.user_id, key.session_id)
+        seal = self._seal_value
         if not delta.user and not delta.app:  # session keys only (the common case)
             prefix = places.session
-            sealed = {name: text if text == "null" else self._seal_value(text, prefix + name, uk)
-                      for name, text in delta.persisted.items()}
-            return ScopedDelta({name: None if value == "null" else value
-                                for name, value in sealed.items()}, {}, {}, sealed)
+            persisted: dict[str, str] = {}
+            session: dict[str, str | None] = {}
+            for name, text in delta.persisted.items():
+                if text == "null":
+                    persisted[name], session[name] = text, None
+                else:
+                    persisted[name] = session[name] = seal(text, prefix + name, uk, next(nonces))
+            return ScopedDelta(session, {}, {}, persisted)
         place = places.state
-        seal = self._seal_value
-        persisted = {name: text if text == "null" else seal(text, place(name), uk)
+        persisted = {name: text if text == "null" else seal(text, place(name), uk, next(nonces))
                      for name, text in delta.persisted.items()}
         scopes: tuple[dict[str, str | None], ...] = ({}, {}, {})
         session, user, shared = scopes
@@ -244,6 +268,7 @@ class Encryption:
         remember = self._remember if self.remember_sealed else None
         drafts = request.events
         last = len(drafts) - 1
+        nonces = fresh_nonces(len(drafts) + len(request.delta.persisted))
         sealed = []
         for i, d in enumerate(drafts):
             # What the backend would record on this event (see event_rows).
@@ -252,7 +277,7 @@ class Encryption:
             flag = "j" if d.content_is_json else "s"
             event_id, role, kind = d.id, d.role, d.kind
             token = seal(_frame(flag, d.stored, d.data_json, delta).encode(),
-                         f"{places}{event_id}|{role}|{kind}".encode(), uk)
+                         f"{places}{event_id}|{role}|{kind}".encode(), uk, next(nonces))
             if remember is not None:
                 remember(self._events, event_id, Opened(
                     token, places, event_id, role, kind, uk, flag, d.stored, d.data_json,
@@ -264,7 +289,7 @@ class Encryption:
             fingerprint = hmac.new(self._fingerprint_key, fingerprint.encode(),
                                    hashlib.sha256).hexdigest()
         return AppendRequest(request.key, request.now, sealed,
-                             self._seal_delta(request.key, request.delta, uk), {},
+                             self._seal_delta(request.key, request.delta, uk, nonces), {},
                              request.expected_version, request.idempotency_key, fingerprint)
 
     def seal_metadata(self, app: str, metadata: Mapping[str, str]) -> dict[str, str]:
@@ -314,22 +339,18 @@ class Encryption:
             cache.popitem(last=False)
         cache[name] = entry
 
-    def _value_entry(self, token: object, place: str, name: str,
-                     uk: UserKey) -> tuple[str, str, UserKey, str, Any]:
+    def _value_entry(self, token: object, place: str, name: str, uk: UserKey) -> list[Any]:
         """The remembered entry of a state token opened for ``place``."""
         hit = self._values.get(token[-24:]) if type(token) is str else None
         if hit is None or hit[0] != token or hit[1] != place or hit[2] is not uk:
             text = self.cipher.open(token, place.encode(), f"state[{name!r}]", uk).decode()
-            hit = (token, place, uk, text, _PENDING)  # type: ignore[assignment]
-        if hit[4] is _PENDING:
-            value = decode(hit[3])
-            hit = (*hit[:4], value if type(value) in IMMUTABLE else _MUTABLE)
+            hit = [token, place, uk, text, _PENDING]
             self._remember(self._values, token[-24:], hit)  # type: ignore[index]
-        return hit  # type: ignore[return-value]
+        return hit
 
     def _open_value(self, token: object, place: str, name: str, uk: UserKey = None) -> str:
         """The JSON text of a state token."""
-        return self._value_entry(token, place, name, uk)[3]
+        return self._value_entry(token, place, name, uk)[3]  # type: ignore[no-any-return]
 
     def open_state(self, places: Places, state: Mapping[str, Any],
                    uk: UserKey = None) -> dict[str, Any]:
@@ -337,14 +358,17 @@ class Encryption:
         get = self._values.get
         session_places = places.session
         for name, token in state.items():
-            place = (session_places + name if name[:4] != APP_PREFIX and name[:5] != USER_PREFIX
-                     else places.state(name))
+            place = (places.state(name) if name.startswith(_SHARED_SCOPES)
+                     else session_places + name)
             hit = get(token[-24:]) if type(token) is str else None
-            if (hit is None or hit[0] != token or hit[1] != place or hit[2] is not uk
-                    or hit[4] is _PENDING):
+            if hit is None or hit[0] != token or hit[1] != place or hit[2] is not uk:
                 hit = self._value_entry(token, place, name, uk)
             value = hit[4]
-            opened[name] = decode(hit[3]) if value is _MUTABLE else value
+            if value is _PENDING or value is _MUTABLE:
+                value = decode(hit[3])
+                if hit[4] is _PENDING:  # its first read
+                    hit[4] = value if type(value) in IMMUTABLE else _MUTABLE
+            opened[name] = value
         return opened
 
     def open_metadata(self, app: str, metadata: Mapping[str, str]) -> dict[str, str]:
@@ -392,12 +416,67 @@ class Encryption:
             hit.twin = e
         return opened
 
-    def open_session(self, s: Session, uk: UserKey = None) -> Session:
+    def _open_row(self, row: WindowRow, places: str, seq: int, uk: UserKey) -> WindowRow:
+        """A sealed window row opened: the row its plaintext would have had."""
+        event_id, role, kind, token, data, delta, created = row
+        if data is not None or delta is not None:
+            raise AuthError(f"event {seq} holds data outside its encrypted content")
+        kind = kind or "message"
+        hit = self._events.get(event_id)
+        if (hit is None or hit.token != token or hit.places != places or hit.role != role
+                or hit.kind != kind or hit.uk is not uk):
+            hit = self._open_event(token, places, event_id, role, kind, seq, uk)
+        stored = hit.stored
+        return (event_id, role, kind, stored if hit.flag == "s" else stored.encode(),
+                hit.data, hit.delta, created)
+
+    def _open_window(self, places: str, rows: tuple[WindowRow, ...], first: int,
+                     uk: UserKey) -> tuple[Event, ...]:
+        """The events of a window of sealed rows (seqs ``first``…): each row
+        opened, then made into events as a plain window's rows are.
+
+        A session's last window is remembered opened: the rows this one shares
+        with it are not opened again. They are found in one compare of the
+        overlap (equal sealed rows of the same session, under the same user
+        key, open to the same plaintext; rows a backend keeps are the same
+        objects, compared at once), so an agent's reload opens only the
+        events appended since. Bounded: ``WINDOW_BUDGET`` bytes of text."""
+        memo = self._windows.get(places)
+        opened: tuple[WindowRow, ...] = ()
+        if memo is not None:
+            memo_first, memo_rows, memo_opened, memo_uk = memo
+            shift = first - memo_first
+            same = min(len(memo_rows) - shift, len(rows))
+            if (shift >= 0 and same > 0 and memo_uk is uk
+                    and rows[:same] == memo_rows[shift:shift + same]):
+                opened = memo_opened[shift:shift + same]
+        done = len(opened)
+        if done < len(rows):
+            size = _WINDOW_ENTRY
+            new = []
+            for seq, row in enumerate(rows[done:], first + done):
+                new.append(self._open_row(row, places, seq, uk))
+                size += len(row[3])
+            opened += tuple(new)
+            size *= 2  # the token's text, and about as much plaintext
+            if self._window_bytes + size > WINDOW_BUDGET:
+                self._windows = {}
+                self._window_bytes = 0
+            self._window_bytes += size
+        self._windows[places] = (first, rows, opened, uk)
+        return events_from_window(opened, first)
+
+    def open_session(self, s: Session, uk: UserKey = None, rows: tuple[WindowRow, ...] = (),
+                     first: int = 0) -> Session:
         """``s`` opened in place: a backend hands out a new Session per call,
-        which nothing else holds yet (cheaper than building it again)."""
-        places = self.places(s.app, s.user_id, s.id)
+        which nothing else holds yet (cheaper than building it again). Its
+        events are ``s.events``, or the window ``rows`` (seqs ``first``…) a
+        backend's ``get_rows`` returned with it."""
+        places = self._places.get((s.app, s.user_id, s.id)) or self.places(s.app, s.user_id, s.id)
         _set(s, "state", self.open_state(places, s.state, uk))
-        if s.events:
+        if rows:
+            _set(s, "events", self._open_window(places.events, rows, first, uk))
+        elif s.events:
             _set(s, "events", tuple(self._open_events(places.events, s.events, uk)))
         if s.metadata:
             _set(s, "metadata", self.open_metadata(s.app, s.metadata))

@@ -12,6 +12,7 @@ backend-specific.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable
+from functools import partial
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,8 @@ class AsyncObservedBackend:
         self._observer = observer
         self.label = label
         """The backend label reported with every operation."""
+        if hasattr(backend, "get_rows"):  # a get whose window stays rows: timed as a get
+            self.get_rows = partial(self._timed, "get", backend.get_rows)
 
     async def _timed(self, operation: str, method: Callable[..., Any], *args: Any) -> Any:
         start = perf_counter()

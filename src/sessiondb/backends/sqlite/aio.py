@@ -35,8 +35,8 @@ from ..offload import WorkerAsync
 from .backend import SQLiteBackend
 from .connection import SQLiteOptions
 
-INLINE = frozenset({"create", "get", "append", "events", "sessions", "fork", "touch", "delete",
-                    "shared", "update_shared"})
+INLINE = frozenset({"create", "get", "get_rows", "append", "events", "sessions", "fork", "touch",
+                    "delete", "shared", "update_shared"})
 WRITES = frozenset({"create", "append", "fork", "touch", "delete", "update_shared"})
 
 

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 
 from ..._core import decisions
-from ..._core.events import EventRow, event_from_row, events_from_window
+from ..._core.events import EventRow, WindowRow, event_from_row, events_from_window
 from ..._core.expiry import expires_at
 from ..._core.jsonvalue import decode, encode, join_object, split_object
 from ..._core.records import Record, ScopeState, SessionBundle, read_records, scope_record
@@ -207,6 +207,21 @@ class SQLiteBackend:
             return self._session(k.app, k.user_id, k.session_id, row)
 
     def get(self, request: GetRequest) -> Session:
+        k = request.key
+        row, rows, first = self._load(request)
+        return self._session(k.app, k.user_id, k.session_id, row,
+                             events_from_window(rows, first) if rows else ())
+
+    def get_rows(self, request: GetRequest) -> tuple[Session, tuple[WindowRow, ...], int]:
+        """``get``, its window still rows (seqs ``first``…, the form
+        :func:`events_from_window` takes): for a wrapper that makes events of
+        its own from them (encryption opens them first), so that a window is
+        not made into events twice."""
+        k = request.key
+        row, rows, first = self._load(request)
+        return self._session(k.app, k.user_id, k.session_id, row), rows, first
+
+    def _load(self, request: GetRequest) -> tuple[tuple, tuple[WindowRow, ...], int]:
         """Two statements and no transaction: the head with the state (one
         snapshot), then the window by exact seq range, unless its rows are
         kept (:mod:`.recent`). Events never change, so the window matches the
@@ -216,20 +231,19 @@ class SQLiteBackend:
         row = self._db.fetch_one(_LOAD_HEAD, (k.app, k.user_id, k.session_id))
         head = decisions.check_readable(_head(row), k, request.now)
         first, last = decisions.seq_range(request, head.version)
-        events: tuple[Event, ...] = ()
-        if first <= last:
-            sid, incarnation = row[0], row[11]  # type: ignore[index]
-            recent = self._recent
-            kept = recent.kept
-            rows = recent.window(sid, incarnation, first, last)
-            if rows is None:
-                rows = tuple(self._db.fetch_all(
-                    _WINDOW, (event_key(sid, first), event_key(sid, last))))
-                if len(rows) != last - first + 1:
-                    raise decisions.not_found(k)
-                recent.keep(kept, sid, incarnation, first, rows)
-            events = events_from_window(rows, first)
-        return self._session(k.app, k.user_id, k.session_id, row, events)  # type: ignore[arg-type]
+        if first > last:
+            return row, (), first  # type: ignore[return-value]
+        sid, incarnation = row[0], row[11]  # type: ignore[index]
+        recent = self._recent
+        kept = recent.kept
+        rows = recent.window(sid, incarnation, first, last)
+        if rows is None:
+            rows = tuple(self._db.fetch_all(
+                _WINDOW, (event_key(sid, first), event_key(sid, last))))
+            if len(rows) != last - first + 1:
+                raise decisions.not_found(k)
+            recent.keep(kept, sid, incarnation, first, rows)
+        return row, rows, first  # type: ignore[return-value]
 
     def append(self, request: AppendRequest) -> int:
         k = request.key
