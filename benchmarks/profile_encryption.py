@@ -12,7 +12,9 @@ Three ways to look at it:
   derives instructions per append and per load from the differences;
 - ``--cprofile``: cProfile of the measured loads and appends (own time);
 - ``--wall``: mean µs per load and append, plain and encrypted in the same
-  process, alternating, a few repeats.
+  process, alternating, a few repeats;
+- ``--parts``: the same, split into the backend's share, sealing and
+  opening, with the cost of a reload (a second load of the same window).
 
 ``enc-cold`` is ``enc`` with ``remember_sealed`` off: what a reader pays for
 values another process wrote (W1's own writes are otherwise read back from
@@ -21,6 +23,7 @@ the cache of opened values).
     python benchmarks/profile_encryption.py --callgrind
     python benchmarks/profile_encryption.py --cprofile --mode enc --top 30
     python benchmarks/profile_encryption.py --wall --repeat 5
+    python benchmarks/profile_encryption.py --parts --repeat 5
 
 Set ``PYTHONPATH`` to measure another copy of the package (e.g. a snapshot
 taken before a change): the callgrind runs inherit the environment.
@@ -185,12 +188,78 @@ def wall(args: argparse.Namespace) -> None:
               f"{ratios[0]:.3f} median {statistics.median(ratios):.3f} max {ratios[-1]:.3f}")
 
 
+def _timed(obj: Any, name: str, spent: dict[str, int], part: str) -> None:
+    """Make ``obj.name`` add its time to ``spent[part]``."""
+    method = getattr(obj, name)
+
+    def timed(*args: Any) -> Any:
+        t0 = perf_counter_ns()
+        try:
+            return method(*args)
+        finally:
+            spent[part] += perf_counter_ns() - t0
+
+    setattr(obj, name, timed)
+
+
+def parts(args: argparse.Namespace) -> None:
+    """Mean µs per op and per part of it, plain and enc runs alternating:
+    the backend's share of a load and an append (for enc, what the wrapper
+    hands down), sealing, opening; and ``reload``, a second load of the same
+    session right after the first (everything it needs already opened), in a
+    run of its own. Each timed part adds about 0.1 µs of timing."""
+    clock = perf_counter_ns
+    means: dict[tuple[str, str], list[float]] = {}
+    for _ in range(args.repeat):
+        for mode in ("plain", "enc"):
+            for reload in (False, True):
+                with tempfile.TemporaryDirectory(prefix="sessiondb-enc-") as tmp:
+                    w = Turns(os.path.join(tmp, "w1.db"), mode, args.sessions, args.seed)
+                    w.run(args.warmup, "turn")
+                    spent = dict.fromkeys(("load", "append", "reload", "backend load",
+                                           "backend append", "seal", "open"), 0)
+                    backend: Any = w.store._backend
+                    if mode == "plain":
+                        _timed(backend, "get", spent, "backend load")
+                        _timed(backend, "append", spent, "backend append")
+                    else:
+                        _timed(backend, "_get_rows", spent, "backend load")
+                        _timed(backend.inner, "append", spent, "backend append")
+                        _timed(backend.encryption, "seal_append", spent, "seal")
+                        _timed(backend.encryption, "open_session", spent, "open")
+                    for _ in range(args.turns):
+                        for k in range(args.sessions):
+                            t0 = clock()
+                            w.load(k)
+                            t1 = clock()
+                            if reload:
+                                w.load(k)
+                                spent["reload"] += clock() - t1
+                                t1 = clock()
+                            w.append(k)
+                            spent["append"] += clock() - t1
+                            spent["load"] += t1 - t0
+                        w.turn += 1
+                    w.close()
+                n = args.turns * args.sessions
+                for part, ns in spent.items():
+                    if ns and (reload == (part == "reload")):
+                        means.setdefault((mode, part), []).append(ns / n / 1e3)
+    print(f"mean µs per op and part (median of {args.repeat} runs of "
+          f"{args.turns * args.sessions} turns)")
+    for part in ("load", "backend load", "open", "reload", "append", "backend append", "seal"):
+        plain, enc = means.get(("plain", part)), means.get(("enc", part))
+        print(f"  {part:15s} plain {statistics.median(plain) if plain else float('nan'):6.1f}"
+              f"  enc {statistics.median(enc) if enc else float('nan'):6.1f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--callgrind", action="store_true", help="instructions per op")
     what.add_argument("--cprofile", action="store_true", help="cProfile of loads, appends")
     what.add_argument("--wall", action="store_true", help="mean µs per op")
+    what.add_argument("--parts", action="store_true", help="mean µs per part of an op")
     what.add_argument("--step", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--mode", choices=MODES, default="enc")
     p.add_argument("--modes", default="plain,enc,enc-cold",
@@ -207,13 +276,15 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
     if args.turns is None:
-        args.turns = 50 if args.wall else 10
+        args.turns = 50 if args.wall or args.parts else 10
     if args.step:
         step(args)
     elif args.callgrind:
         callgrind(args)
     elif args.cprofile:
         cprofile(args)
+    elif args.parts:
+        parts(args)
     else:
         wall(args)
 

@@ -14,6 +14,12 @@ else: encryption at rest uses them to seal a forked session's values for
 their new place and to re-encrypt everything under a new key. Every
 backend checks their input with :func:`check_session_texts` and
 :func:`shared_swaps` before it writes anything.
+
+Optional: ``get_rows(request) -> (session, rows, first)``, a ``get`` whose
+window is handed out as the rows it was read in (see
+:func:`sessiondb._core.events.events_from_window`), the session's ``events``
+left empty. The SQLite backend offers it; encryption at rest uses it, where
+offered, to open a window as rows and make events of it once.
 """
 
 from __future__ import annotations
