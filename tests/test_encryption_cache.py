@@ -196,3 +196,23 @@ def test_a_remembered_window_is_not_used_once_its_user_key_is_gone(db: str) -> N
     with pytest.raises(AuthError, match="data key"):
         store.get("w1", "u", sid)
     store.close()
+
+
+def test_two_processes_taking_turns_read_what_a_cold_store_reads(db: str) -> None:
+    """Two stores (as two app instances would) append to one session in
+    turn, each reloading it first: each window mixes rows it opened before,
+    rows it sealed itself and rows the other one wrote."""
+    a, b = sessiondb.open_store(db, keys=RING), sessiondb.open_store(db, keys=RING)
+    sid = a.create("w1", "u").id
+    for turn in range(8):
+        store = (a, b)[turn % 2]
+        cold = sessiondb.open_store(db, keys=RING)
+        assert store.get("w1", "u", sid, last=5) == cold.get("w1", "u", sid, last=5)
+        cold.close()
+        store.append("w1", "u", sid, [{"role": "user", "content": f"turn {turn}"}],
+                     state_delta={"turn": turn})
+    assert [e.content for e in a.get("w1", "u", sid, last=3).events] == [
+        "turn 5", "turn 6", "turn 7"]
+    assert b.get("w1", "u", sid).state == {"turn": 7}
+    a.close()
+    b.close()
