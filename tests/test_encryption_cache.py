@@ -216,3 +216,26 @@ def test_two_processes_taking_turns_read_what_a_cold_store_reads(db: str) -> Non
     assert b.get("w1", "u", sid).state == {"turn": 7}
     a.close()
     b.close()
+
+
+@pytest.mark.parametrize("column", ["data", "state_delta"])
+def test_data_planted_beside_a_token_is_refused(db: str, column: str) -> None:
+    """An event row given clear data or a clear delta beside its token (in
+    the file, behind SessionDB's back) is refused, whether read in a window
+    (rows) or as a page of events; nothing stored changes."""
+    store = sessiondb.open_store(db, keys=RING)
+    sid = store.create("w1", "u").id
+    _turns(store, sid, 2)
+    store.get("w1", "u", sid)  # remembered opened
+    path = db.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"UPDATE events SET {column} = '{{\"planted\": 1}}' WHERE seq = 3")
+        before = conn.execute("SELECT * FROM events ORDER BY key").fetchall()
+    _read_from_the_file(store)
+    with pytest.raises(AuthError, match="outside its encrypted content"):
+        store.get("w1", "u", sid)
+    with pytest.raises(AuthError, match="outside its encrypted content"):
+        store.events("w1", "u", sid)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT * FROM events ORDER BY key").fetchall() == before
+    store.close()

@@ -385,6 +385,19 @@ class Encryption:
         self._remember(self._events, event_id, opened)
         return opened
 
+    def _opened(self, hit: Opened | None, token: object, data: object, delta: object,
+                places: str, event_id: str, role: str, kind: str, seq: int,
+                uk: UserKey) -> Opened:
+        """A sealed event opened: ``hit``, the event remembered under its id,
+        when it is this same token opened for the same place and user key;
+        else the token opened afresh. Data beside the token is refused."""
+        if data is not None or delta is not None:
+            raise AuthError(f"event {seq} holds data outside its encrypted content")
+        if (hit is None or hit.token != token or hit.places != places or hit.role != role
+                or hit.kind != kind or hit.uk is not uk):
+            hit = self._open_event(token, places, event_id, role, kind, seq, uk)
+        return hit
+
     def open_events(self, key: Key, events: list[Event] | tuple[Event, ...],
                     uk: UserKey = None) -> list[Event]:
         return self._open_events(self._event_places(key), events, uk)
@@ -405,13 +418,7 @@ class Encryption:
                 opened.append(event)
                 continue
             role, token, kind, data, event_id, seq, created, delta = e
-            if data is not None or delta is not None:
-                raise AuthError(f"event {seq} holds data outside its encrypted content")
-            # Else a hit is still the same token opened for the same place.
-            if (hit is None or hit.token != token or hit.id != event_id
-                    or hit.places != places or hit.role != role or hit.kind != kind
-                    or hit.uk is not uk):
-                hit = self._open_event(token, places, event_id, role, kind, seq, uk)
+            hit = self._opened(hit, token, data, delta, places, event_id, role, kind, seq, uk)
             opened.append(hit.event(seq, created))
             hit.twin = e
         return opened
@@ -419,13 +426,9 @@ class Encryption:
     def _open_row(self, row: WindowRow, places: str, seq: int, uk: UserKey) -> WindowRow:
         """A sealed window row opened: the row its plaintext would have had."""
         event_id, role, kind, token, data, delta, created = row
-        if data is not None or delta is not None:
-            raise AuthError(f"event {seq} holds data outside its encrypted content")
         kind = kind or "message"
-        hit = self._events.get(event_id)
-        if (hit is None or hit.token != token or hit.places != places or hit.role != role
-                or hit.kind != kind or hit.uk is not uk):
-            hit = self._open_event(token, places, event_id, role, kind, seq, uk)
+        hit = self._opened(self._events.get(event_id), token, data, delta, places, event_id,
+                           role, kind, seq, uk)
         stored = hit.stored
         return (event_id, role, kind, stored if hit.flag == "s" else stored.encode(),
                 hit.data, hit.delta, created)
@@ -472,7 +475,7 @@ class Encryption:
         which nothing else holds yet (cheaper than building it again). Its
         events are ``s.events``, or the window ``rows`` (seqs ``first``…) a
         backend's ``get_rows`` returned with it."""
-        places = self._places.get((s.app, s.user_id, s.id)) or self.places(s.app, s.user_id, s.id)
+        places = self.places(s.app, s.user_id, s.id)
         _set(s, "state", self.open_state(places, s.state, uk))
         if rows:
             _set(s, "events", self._open_window(places.events, rows, first, uk))

@@ -58,14 +58,12 @@ class AsyncEncryptedBackend:
             session, rows, first = await self.inner.get(request), (), 0
         else:
             session, rows, first = await self._get_rows(request)
-        uk = (None if self.user_keys is None
-              else await self.user_keys.get(session.app, session.user_id, request.now))
+        uk = await self._uk(session.app, session.user_id, request.now)
         return self.encryption.open_session(session, uk, rows, first)
 
     async def append(self, request: AppendRequest) -> int:
         k = request.key
-        uk = (None if self.user_keys is None
-              else await self.user_keys.get(k.app, k.user_id, request.now, True))
+        uk = await self._uk(k.app, k.user_id, request.now, create=True)
         return await self.inner.append(self.encryption.seal_append(request, uk))  # type: ignore[no-any-return]
 
     async def events(self, request: EventsRequest) -> list[Event]:

@@ -53,14 +53,12 @@ class EncryptedBackend:
             session, rows, first = self.inner.get(request), (), 0
         else:
             session, rows, first = self._get_rows(request)
-        uk = (None if self.user_keys is None
-              else self.user_keys.get(session.app, session.user_id, request.now))
+        uk = self._uk(session.app, session.user_id, request.now)
         return self.encryption.open_session(session, uk, rows, first)
 
     def append(self, request: AppendRequest) -> int:
         k = request.key
-        uk = (None if self.user_keys is None
-              else self.user_keys.get(k.app, k.user_id, request.now, True))
+        uk = self._uk(k.app, k.user_id, request.now, create=True)
         return self.inner.append(self.encryption.seal_append(request, uk))  # type: ignore[no-any-return]
 
     def events(self, request: EventsRequest) -> list[Event]:
